@@ -1,0 +1,41 @@
+"""`e2edrive VERB ...`: the one place that wires rooms together. Each verb lives in
+`e2edrive/commands/VERB.py` with a `main(argv) -> int`; this registry names them explicitly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, str] = {
+    "scenarios": "list the scenario catalog",
+    "drive": "drive scenarios with a driver; per-scenario results, --json, --video",
+    "collect": "record drives into a dataset (Parquet index + array shards)",
+    "train": "imitation training of a driving network",
+    "eval": "closed-loop evaluation of a checkpoint or a named driver on a suite",
+    "export": "export a checkpoint to ONNX",
+    "quickstart": "collect, train the tiny preset, evaluate closed loop, write the report",
+}
+
+
+def usage() -> str:
+    lines = ["usage: e2edrive VERB [options]   (e2edrive VERB --help for a verb's options)", "", "verbs:"]
+    lines += [f"  {name:<11} {text}" for name, text in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    verb, rest = argv[0], argv[1:]
+    if verb not in COMMANDS:
+        print(f"e2edrive: unknown verb {verb!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"e2edrive.commands.{verb}")
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

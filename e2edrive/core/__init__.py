@@ -1,0 +1,1 @@
+"""Shared vocabulary of every room: types, camera rig, geometry, constants, seeding. No nn, no sim."""

@@ -1,0 +1,1 @@
+"""data room (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""model room (see ARCHITECTURE.md)."""

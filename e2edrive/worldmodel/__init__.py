@@ -1,0 +1,1 @@
+"""worldmodel room (see ARCHITECTURE.md)."""
