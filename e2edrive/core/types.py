@@ -180,3 +180,28 @@ class Labels:
 
     def to(self, device) -> Labels:
         return _map_tensors(self, lambda t: t.to(device))
+
+
+@dataclass
+class Clip:
+    """A training sample: T frames of history ending at the labelled frame (temporal fusion needs
+    the past). Batched clips stack along B.
+
+    obs:    Observation whose tensors are (B, T, ...) — frames oldest first, obs[:, -1] is the
+            labelled frame; `first` marks an episode start inside the clip (history before it is
+            padding that repeats the first frame). rig is shared.
+    labels: Labels of the last frame, (B, ...)
+    meta:   (B, 3) long (episode index, frame index t, seed) for tracing a sample back to its drive
+    """
+
+    obs: Observation
+    labels: Labels
+    meta: torch.Tensor
+
+    def to(self, device) -> Clip:
+        return Clip(self.obs.to(device), self.labels.to(device), self.meta.to(device))
+
+    def frame(self, t: int) -> Observation:
+        """Observation (B, ...) of frame t of the clip."""
+        obs = _map_tensors(self.obs, lambda x: x[:, t])
+        return replace(obs, rig=self.obs.rig)

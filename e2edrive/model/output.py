@@ -1,0 +1,45 @@
+"""`DrivingOutput`: what every driving network returns, typed. Heads a network does not have
+(a baseline) are None, and the loss skips them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class DrivingOutput:
+    """Outputs for the last frame of the input, batched over B.
+
+    action:          (B, 2) [steer rad, accel m/s^2]
+    plan:            (B, PLAN_STEPS, 3) future ego poses (x, y, yaw), ego frame
+    speed:           (B,) m/s target speed
+    occupancy:       (B, nz, X, Y) logits, on the model's BEV grid (labels are pooled to it)
+    flow:            (B, 2, X, Y) m/s
+    obj_heatmap:     (B, NUM_OBJECT_CLASSES, X, Y) logits of object centres per class
+    obj_box:         (B, 8, X, Y) box regression per cell: dx, dy, z, log l, log w, log h, sin yaw, cos yaw
+    obj_velocity:    (B, 2, X, Y) m/s
+    lanes:           (B, 2, X, Y) logits: lane lines, road edges
+    drivable:        (B, X, Y) logits
+    traffic_light:   (B, 4) logits over LightState
+    depth:           (B, N_cam, h, w) metres, at the encoder's feature resolution
+    reason:          (B, NUM_REASONS) logits
+    sentence:        (B, MAX_SENTENCE_TOKENS - 1, len(VOCAB)) next-token logits (teacher forced in
+                     training; greedy-decoded by `explain`)
+    """
+
+    action: torch.Tensor
+    plan: torch.Tensor
+    speed: torch.Tensor
+    occupancy: torch.Tensor | None = None
+    flow: torch.Tensor | None = None
+    obj_heatmap: torch.Tensor | None = None
+    obj_box: torch.Tensor | None = None
+    obj_velocity: torch.Tensor | None = None
+    lanes: torch.Tensor | None = None
+    drivable: torch.Tensor | None = None
+    traffic_light: torch.Tensor | None = None
+    depth: torch.Tensor | None = None
+    reason: torch.Tensor | None = None
+    sentence: torch.Tensor | None = None
