@@ -111,7 +111,9 @@ class Action:
         """Reject NaN/inf with a clear error; clip to the actuator range (clip=True, documented
         behaviour of the simulator) or raise on out-of-range values (clip=False)."""
         a = self.as_tensor()
-        if not torch.isfinite(a).all():
+        # torch.export cannot branch on tensor values, so an exported graph (ONNX) only clips; its
+        # runtime must check for NaN itself (see e2edrive.model.export).
+        if not torch.compiler.is_exporting() and not torch.isfinite(a).all():
             bad = (~torch.isfinite(a)).any(-1).nonzero().flatten().tolist()
             raise ValueError(f"action has NaN or inf in environments {bad[:10]}")
         lo = torch.tensor([-MAX_STEER, MIN_ACCEL], device=a.device, dtype=a.dtype)

@@ -27,6 +27,8 @@ class DrivingOutput:
     reason:          (B, NUM_REASONS) logits
     sentence:        (B, MAX_SENTENCE_TOKENS - 1, len(VOCAB)) next-token logits (teacher forced in
                      training; greedy-decoded by `explain`)
+    reason_context:  (B, D) the sentence decoder's conditioning vector, so that the loss can run the
+                     teacher-forced decoder on the target sentence (None for networks without it)
     """
 
     action: torch.Tensor
@@ -43,3 +45,4 @@ class DrivingOutput:
     depth: torch.Tensor | None = None
     reason: torch.Tensor | None = None
     sentence: torch.Tensor | None = None
+    reason_context: torch.Tensor | None = None

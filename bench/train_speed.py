@@ -1,0 +1,85 @@
+"""Training throughput: samples/s of one optimisation step (forward, loss of every head, backward,
+AdamW) on synthetic clips of the real shapes (8 cameras x 3 x 64 x 128, T frames, full labels).
+
+    python -m bench.train_speed [--model driving] [--preset tiny] [--threads 2] [--batch-size 8] [--out FILE]
+
+Data loading is excluded (clips are made once and reused): the figure is the network's cost. The
+median over the timed steps is reported, after warm-up steps that pay for allocator growth.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+import tyro
+
+from e2edrive.train.models import build_model
+from e2edrive.train.synthetic import SyntheticClips, cat_clips
+
+
+@dataclass
+class Args:
+    model: str = "driving"
+    """driving | dave2 | ego_mlp"""
+    preset: str = "tiny"
+    """preset of the driving network"""
+    threads: int = 2
+    """torch intra-op threads (the target laptop has 2 cores)"""
+    batch_size: int = 8
+    """clips per step"""
+    history: int = 2
+    """frames per clip"""
+    warmup: int = 2
+    """untimed steps first"""
+    steps: int = 6
+    """timed steps"""
+    out: str | None = None
+    """also write the result as JSON here"""
+
+
+def measure(args: Args) -> dict:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_model(args.model, args.preset)
+    model.train()
+    data = SyntheticClips(args.batch_size, args.history)
+    batch = cat_clips([data[i] for i in range(args.batch_size)])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    times = []
+    for i in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        out = model(batch.obs)
+        loss, _ = model.loss(out, batch.labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t0)
+    step_s = statistics.median(times)
+    return {
+        "model": args.model, "preset": args.preset if args.model == "driving" else None,
+        "threads": args.threads, "batch_size": args.batch_size, "history": args.history,
+        "params": sum(p.numel() for p in model.parameters()),
+        "step_s_median": step_s, "samples_per_s": args.batch_size / step_s,
+        "step_s_all": times,
+    }
+
+
+def main() -> None:
+    args = tyro.cli(Args, description=__doc__)
+    r = measure(args)
+    print("| model | preset | threads | batch x T | params | s/step (median) | samples/s |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {r['model']} | {r['preset'] or '-'} | {r['threads']} | {r['batch_size']} x {r['history']} | "
+          f"{r['params'] / 1e6:.2f} M | {r['step_s_median']:.3f} | {r['samples_per_s']:.1f} |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(r, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""`e2edrive train --data DIR --out RUN [--resume] ...`: imitation training (one process or torchrun).
+
+    e2edrive train --data runs/data --preset tiny --out runs/tiny
+    torchrun --standalone --nproc_per_node=2 -m e2edrive.cli train --data runs/data --out runs/tiny
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import tyro
+
+from e2edrive.train.config import TrainConfig
+
+
+def main(argv: list[str]) -> int:
+    cfg = tyro.cli(TrainConfig, args=argv, prog="e2edrive train", description=__doc__)
+    from e2edrive.data.format import CorruptShardError, DatasetFormatError
+    from e2edrive.train.loop import train
+
+    try:
+        state = train(cfg)
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, DatasetFormatError, CorruptShardError) as e:
+        print(f"e2edrive train: error: {e}", file=sys.stderr)
+        return 2
+    if os.environ.get("RANK", "0") == "0":
+        print(f"trained {state.step} steps ({state.epoch} epochs); checkpoint in {cfg.out}/checkpoint")
+    return 0

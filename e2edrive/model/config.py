@@ -1,0 +1,146 @@
+"""Configuration of the driving network and its presets `tiny`, `base`, `large`.
+
+`tiny` is the default: it trains at a useful speed on a 2-core laptop CPU (the quickstart must
+collect, train and evaluate in 30 minutes). `base` uses torchvision's regnet_y_400mf trunk (so
+ImageNet weights can be loaded), `large` a regnet_y_800mf-sized trunk with a finer BEV grid: both
+are meant for a GPU.
+
+    python -c "from e2edrive.model.config import describe; print(describe('tiny'))"
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+
+from e2edrive.core.constants import LABEL_GRID, BevGrid
+from e2edrive.core.rig import CameraRig, make_rig
+from e2edrive.model.base import DrivingLossWeights
+
+
+@dataclass
+class HeadLossWeights:
+    """Weights of the auxiliary heads' losses (the driving terms are in `driving`)."""
+
+    occupancy: float = 1.0
+    """sigmoid focal loss on 3D occupancy voxels"""
+    flow: float = 0.1
+    """L1 on BEV flow (m/s) in occupied columns"""
+    heatmap: float = 1.0
+    """CenterNet focal loss on object-centre heatmaps"""
+    box: float = 0.2
+    """L1 on box regression at object centres"""
+    velocity: float = 0.1
+    """L1 on object velocity (m/s) at object centres"""
+    lanes: float = 1.0
+    """BCE on lane lines and road edges"""
+    drivable: float = 1.0
+    """BCE on drivable space"""
+    traffic_light: float = 0.5
+    """cross-entropy over LightState"""
+    depth: float = 0.5
+    """L1 on log depth per camera (relative error: 1 m matters at 5 m, not at 80 m)"""
+    reason: float = 0.5
+    """cross-entropy over Reason"""
+    sentence: float = 0.2
+    """token cross-entropy of the teacher-forced explanation"""
+    driving: DrivingLossWeights = field(default_factory=DrivingLossWeights)
+    """plan, action and target-speed imitation terms"""
+
+
+@dataclass
+class DrivingConfig:
+    """Everything that defines a DrivingModel; checkpoints store it as JSON beside the weights."""
+
+    preset: str = "tiny"
+    """name of the preset this config was made from (informational)"""
+    rig: CameraRig = field(default_factory=make_rig)
+    """camera rig and image size the model is built for; inputs with another rig are rejected"""
+    stem_width: int = 8
+    """channels of the encoder's stride-2 stem"""
+    widths: tuple[int, ...] = (16, 48, 96)
+    """RegNet stage widths; each stage halves the resolution"""
+    depths: tuple[int, ...] = (1, 1, 2)
+    """Y-blocks per stage"""
+    group_width: int = 8
+    """channels per group of the grouped 3x3 convolutions"""
+    pretrained: str | None = None
+    """path of torchvision RegNet weights for the trunk (only for a matching trunk, e.g. base)"""
+    channels: int = 64
+    """feature width of the camera features, BEV, temporal state and planner"""
+    bev_grid: BevGrid = field(default_factory=lambda: replace(LABEL_GRID, res=2.0))
+    """model BEV grid: the label grid's extent x in [-16, 48), y in [-24, 24) at 2 m -> 32 x 24 cells,
+    8 voxel layers of 0.5 m for occupancy (labels are pooled 4x4 onto it)"""
+    bev_heights: tuple[float, ...] = (0.5, 1.5, 2.5, 3.5)
+    """reference heights (m) per BEV pillar projected into the cameras"""
+    bev_layers: int = 1
+    """spatial cross-attention layers"""
+    bev_heads: int = 4
+    """attention heads of the spatial cross-attention"""
+    bev_points: int = 1
+    """learned sampling offsets per head and reference height"""
+    bev_convs: int = 1
+    """residual 3x3 conv blocks on the BEV after the cross-attention (spatial context)"""
+    planner_queries: int = 4
+    """learned plan queries attending to the BEV"""
+    planner_layers: int = 1
+    """transformer decoder layers of the planner"""
+    reason_hidden: int = 64
+    """hidden size of the explanation GRU"""
+    camera_dropout: float = 0.0
+    """training only: probability that a camera frame is dropped from the BEV attention (robustness
+    to a failed camera); dropped cameras are treated exactly like camera_valid=False"""
+    loss: HeadLossWeights = field(default_factory=HeadLossWeights)
+    """per-task loss weights"""
+
+    def __post_init__(self) -> None:
+        if len(self.widths) != len(self.depths) or len(self.widths) < 2:
+            raise ValueError(f"widths {self.widths} and depths {self.depths} need equal length >= 2")
+        if self.channels % self.bev_heads:
+            raise ValueError(f"channels {self.channels} must be divisible by bev_heads {self.bev_heads}")
+        if not 0.0 <= self.camera_dropout < 1.0:
+            raise ValueError(f"camera_dropout must be in [0, 1), got {self.camera_dropout}")
+        self.widths, self.depths = tuple(self.widths), tuple(self.depths)
+        self.bev_heights = tuple(float(h) for h in self.bev_heights)
+
+
+PRESETS: dict[str, DrivingConfig] = {
+    "tiny": DrivingConfig(),
+    # torchvision regnet_y_400mf trunk (stem 32, widths 48-104-208-440, depths 1-3-6-6), 1 m BEV.
+    "base": DrivingConfig(
+        preset="base", stem_width=32, widths=(48, 104, 208, 440), depths=(1, 3, 6, 6), group_width=8,
+        channels=128, bev_grid=replace(LABEL_GRID, res=1.0), bev_layers=2, bev_heads=8, bev_points=2,
+        planner_queries=8, planner_layers=2, reason_hidden=128,
+    ),
+    # regnet_y_800mf-sized trunk, the label grid's own 0.5 m resolution.
+    "large": DrivingConfig(
+        preset="large", stem_width=32, widths=(64, 128, 320, 768), depths=(1, 3, 8, 2), group_width=16,
+        channels=256, bev_grid=LABEL_GRID, bev_layers=3, bev_heads=8, bev_points=4, bev_convs=3,
+        planner_queries=16, planner_layers=3, reason_hidden=256,
+    ),
+}
+
+
+def make_config(preset: str = "tiny", rig: CameraRig | None = None, **overrides) -> DrivingConfig:
+    """A fresh config from a preset, optionally for another rig and with field overrides."""
+    if preset not in PRESETS:
+        raise KeyError(f"unknown model preset {preset!r}; known: {sorted(PRESETS)}")
+    cfg = replace(copy.deepcopy(PRESETS[preset]), **overrides)  # presets stay untouched
+    return replace(cfg, rig=rig) if rig is not None else cfg
+
+
+def describe(preset: str | DrivingConfig = "tiny") -> str:
+    """One line per module with its parameter count, and the total."""
+    from e2edrive.model.driving_model import DrivingModel
+
+    cfg = make_config(preset) if isinstance(preset, str) else preset
+    model = DrivingModel(cfg)
+    g = cfg.bev_grid
+    lines = [f"preset {cfg.preset}: BEV {g.nx}x{g.ny} cells at {g.res} m, {g.nz} voxel layers, "
+             f"C={cfg.channels}, images {cfg.rig.num_cameras}x{cfg.rig.height}x{cfg.rig.width}"]
+    for name, child in model.named_children():
+        n = sum(p.numel() for p in child.parameters())
+        lines.append(f"  {name:<12} {n:>12,}")
+    total = sum(p.numel() for p in model.parameters())
+    lines.append(f"  {'total':<12} {total:>12,}")
+    return "\n".join(lines)

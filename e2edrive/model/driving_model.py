@@ -1,0 +1,181 @@
+"""DrivingModel: 8 cameras in, steering and acceleration out, with HydraNet auxiliary heads.
+
+    images (B, T, N, 3, H, W) uint8
+      -> RegNet-Y encoder, shared by cameras            (B*T*N, C, h, w)     regnet.py
+      -> BEV spatial cross-attention with the rig       (B*T, C, X, Y)       bev.py
+      -> ConvGRU over time, memory warped by odometry   (B, C, X, Y)         temporal.py
+      -> heads: occupancy, flow, objects, lanes, drivable, light, depth      heads.py
+      -> planner: plan queries + nav goal + ego status  plan, speed, action  planner.py
+      -> reason: decision class + sentence              reason.py
+
+Only the last frame is decoded (DrivingOutput is for the labelled frame); the earlier frames of a
+clip only feed the temporal memory. `act` runs the same per-frame step with the memory carried in
+`state = (h,)`, so streaming and clip inference agree (test_model_streaming).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from e2edrive.core.reasons import PAD, WORD_TO_ID
+from e2edrive.core.types import Action, Labels, Observation
+from e2edrive.model.base import DrivingPolicy, driving_loss
+from e2edrive.model.bev import BevTransform
+from e2edrive.model.config import DrivingConfig, make_config
+from e2edrive.model.head_losses import centernet_focal, masked_l1, sigmoid_focal
+from e2edrive.model.heads import BevHeads, DepthHead, TrafficLightHead
+from e2edrive.model.output import DrivingOutput
+from e2edrive.model.planner import Planner, nav_ego_features
+from e2edrive.model.reason import ReasonHead, explain, sentence_table
+from e2edrive.model.regnet import RegNetEncoder, RegNetSpec, load_torchvision_weights
+from e2edrive.model.targets import make_targets
+from e2edrive.model.temporal import TemporalFusion
+from e2edrive.model.validate import check_observation
+
+log = logging.getLogger(__name__)
+
+
+class DrivingModel(DrivingPolicy):
+    name = "driving"
+    config_class = DrivingConfig
+
+    def __init__(self, config: DrivingConfig | None = None):
+        super().__init__()
+        cfg = config if config is not None else make_config("tiny")
+        self.config = cfg
+        rig, grid, C = cfg.rig, cfg.bev_grid, cfg.channels
+        self.encoder = RegNetEncoder(RegNetSpec(cfg.stem_width, cfg.widths, cfg.depths, cfg.group_width), C)
+        s = self.encoder.stride
+        if rig.height % (2 * s) or rig.width % (2 * s):
+            raise ValueError(f"image size {rig.height}x{rig.width} must be a multiple of the encoder's deepest "
+                             f"stride {2 * s} (widths {cfg.widths})")
+        self.feat_hw = (rig.height // s, rig.width // s)
+        self.bev = BevTransform(rig, grid, cfg.bev_heights, C, cfg.bev_layers, cfg.bev_heads, cfg.bev_points,
+                                cfg.bev_convs, self.feat_hw)
+        self.temporal = TemporalFusion(C, grid)
+        self.heads = BevHeads(C, grid.nz)
+        self.depth = DepthHead(C)
+        self.light = TrafficLightHead(C, rig.num_cameras)
+        self.occ_embed = nn.Conv2d(grid.nz, C, 1)  # predicted occupancy joins the planner's memory
+        self.planner = Planner(C, cfg.planner_queries, cfg.planner_layers, cfg.bev_heads)
+        self.reason = ReasonHead(C, cfg.reason_hidden)
+        self.register_buffer("sentences", sentence_table(), persistent=False)  # (NUM_REASONS, L)
+        self.validate_inputs = True  # checks sync with the host once per call; benchmarks may turn them off
+        if cfg.pretrained:
+            keys = load_torchvision_weights(self.encoder, cfg.pretrained)
+            log.info("loaded %d torchvision RegNet tensors from %s", len(keys), cfg.pretrained)
+        else:
+            log.info("no pretrained RegNet weights given (config.pretrained=None): encoder starts from scratch")
+
+    # ---- per-frame compute (tensors only, no data-dependent Python control flow) ----
+
+    def encode_frames(self, images: torch.Tensor, camera_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (M, N, 3, H, W) uint8 or float 0..255, camera_valid (M, N) bool ->
+        bev (M, C, X, Y), camera features (M, N, C, h, w)."""
+        M, N = images.shape[:2]
+        feats = self.encoder(images.flatten(0, 1).float() / 255.0)  # (M*N, C, h, w)
+        feats = feats.view(M, N, *feats.shape[1:])
+        return self.bev(feats, camera_valid), feats
+
+    def decode(self, fused: torch.Tensor, feats: torch.Tensor, camera_valid: torch.Tensor,
+               nav_ego: torch.Tensor) -> DrivingOutput:
+        """fused BEV (B, C, X, Y), last-frame camera features (B, N, C, h, w) -> every head's output."""
+        p = self.heads(fused)
+        tokens = fused.flatten(2).transpose(1, 2)  # (B, Q, C)
+        occ = self.occ_embed(torch.sigmoid(p.occupancy)).flatten(2).transpose(1, 2)  # (B, Q, C)
+        pos = self.bev.pos(self.bev.cell_xy).unsqueeze(0)  # (1, Q, C)
+        plan, speed, action, context = self.planner(tokens + occ, pos, nav_ego)
+        reason, sentence, reason_ctx = self.reason(context)
+        return DrivingOutput(
+            action=action, plan=plan, speed=speed, occupancy=p.occupancy, flow=p.flow, obj_heatmap=p.obj_heatmap,
+            obj_box=p.obj_box, obj_velocity=p.obj_velocity, lanes=p.lanes, drivable=p.drivable,
+            traffic_light=self.light(feats, camera_valid, fused), depth=self.depth(feats), reason=reason,
+            sentence=sentence, reason_context=reason_ctx,
+        )
+
+    def step(self, images: torch.Tensor, camera_valid: torch.Tensor, odom: torch.Tensor, first: torch.Tensor,
+             nav_ego: torch.Tensor, h: torch.Tensor) -> tuple[DrivingOutput, torch.Tensor]:
+        """One streaming step on plain tensors (what an exporter wraps): images (B, N, 3, H, W),
+        camera_valid (B, N) bool, odom (B, 3), first (B,) bool, nav_ego (B, F) from
+        `planner.nav_ego_features`, memory h (B, C, X, Y) -> (output, new memory)."""
+        bev, feats = self.encode_frames(images, camera_valid)
+        fused, h = self.temporal.step(bev, h, odom, first)
+        return self.decode(fused, feats, camera_valid, nav_ego), h
+
+    # ---- DrivingPolicy interface ----
+
+    def forward(self, obs: Observation) -> DrivingOutput:
+        """obs tensors (B, T, ...), frames oldest first -> outputs for the last frame."""
+        if self.validate_inputs:
+            check_observation(obs, self.config.rig, clip=True)
+        B, T = obs.images.shape[:2]
+        valid = self._dropout(obs.camera_valid.bool())  # (B, T, N)
+        bev, feats = self.encode_frames(obs.images.flatten(0, 1), valid.flatten(0, 1))
+        bev = bev.view(B, T, *bev.shape[1:])  # (B, T, C, X, Y)
+        h = self.temporal.init_state(B, self.config.channels, bev.device, bev.dtype)
+        for t in range(T):  # T is a shape, not a tensor value
+            fused, h = self.temporal.step(bev[:, t], h, obs.odom[:, t], obs.first[:, t])
+        last_feats = feats.view(B, T, *feats.shape[1:])[:, -1]  # (B, N, C, h, w)
+        return self.decode(fused, last_feats, valid[:, -1], self._nav_ego(obs, -1))
+
+    def init_state(self, batch: int, device: torch.device | str) -> tuple[torch.Tensor]:
+        return (self.temporal.init_state(batch, self.config.channels, device),)
+
+    def act(self, obs: Observation, state: tuple[torch.Tensor] | None = None
+            ) -> tuple[Action, tuple[torch.Tensor], DrivingOutput]:
+        """One control step: obs tensors (B, ...); state from init_state or the previous act."""
+        if self.validate_inputs:
+            check_observation(obs, self.config.rig, clip=False)
+        if state is None:
+            state = self.init_state(obs.batch_size, obs.images.device)
+        out, h = self.step(obs.images, obs.camera_valid.bool(), obs.odom, obs.first, self._nav_ego(obs, None),
+                           state[0])
+        return Action.from_tensor(out.action), (h,), out
+
+    def loss(self, out: DrivingOutput, labels: Labels) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted sum of every head's loss (cfg.loss) and the per-task parts (weighted)."""
+        w = self.config.loss
+        if out.reason_context is None:
+            raise ValueError("DrivingOutput.reason_context is None: the loss needs the output of DrivingModel")
+        t = make_targets(labels, self.config.bev_grid, self.feat_hw)
+        parts = driving_loss(out, labels, w.driving)
+        parts["occupancy"] = w.occupancy * sigmoid_focal(out.occupancy, t.occupancy)
+        parts["flow"] = w.flow * masked_l1(out.flow, t.flow, t.flow_mask)
+        parts["heatmap"] = w.heatmap * centernet_focal(out.obj_heatmap, t.heatmap)
+        parts["box"] = w.box * masked_l1(out.obj_box, t.box, t.center_mask)
+        parts["velocity"] = w.velocity * masked_l1(out.obj_velocity, t.velocity, t.center_mask)
+        parts["lanes"] = w.lanes * F.binary_cross_entropy_with_logits(out.lanes, t.lanes)
+        parts["drivable"] = w.drivable * F.binary_cross_entropy_with_logits(out.drivable, t.drivable)
+        parts["traffic_light"] = w.traffic_light * F.cross_entropy(out.traffic_light, labels.traffic_light.long())
+        log_err = (out.depth.clamp(min=1e-3).log() - t.depth.clamp(min=1e-3).log()).unsqueeze(2)
+        parts["depth"] = w.depth * masked_l1(log_err, torch.zeros_like(log_err), t.depth_mask.unsqueeze(2))
+        parts["reason"] = w.reason * F.cross_entropy(out.reason, labels.reason.long())
+        tokens = self.sentences[labels.reason.long()]  # (B, L)
+        logits = self.reason.teacher_forced(out.reason_context, tokens)  # (B, L-1, V)
+        parts["sentence"] = w.sentence * F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
+                                                         ignore_index=WORD_TO_ID[PAD])
+        return sum(parts.values()), parts
+
+    def explain(self, out: DrivingOutput) -> list[str]:
+        """The greedy explanation sentence of each batch element."""
+        return explain(out.sentence)
+
+    # ---- helpers ----
+
+    def _dropout(self, valid: torch.Tensor) -> torch.Tensor:
+        p = self.config.camera_dropout
+        if not self.training or p <= 0:
+            return valid
+        return valid & (torch.rand(valid.shape, device=valid.device) >= p)
+
+    @staticmethod
+    def _nav_ego(obs: Observation, t: int | None) -> torch.Tensor:
+        def pick(x: torch.Tensor) -> torch.Tensor:
+            return x if t is None else x[:, t]
+
+        return nav_ego_features(pick(obs.nav.route_points), pick(obs.nav.dist_to_turn), pick(obs.nav.turn_command),
+                                pick(obs.nav.speed_limit), pick(obs.ego_status()))

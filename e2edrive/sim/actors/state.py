@@ -1,0 +1,248 @@
+"""Actors of a batch of worlds: (B, N) tensors with a valid mask, stepped without Python loops
+over actors.
+
+Every actor except a spinning car lives in Frenet coordinates (s, d) of its map's reference line
+(sim.map): the box centre at arc length s and lateral offset d, heading `psi` relative to the
+line. Behaviours:
+- VEHICLE: longitudinal IDM (sim.traffic.idm_accel) behind the nearest actor or the ego in its
+  lane (either direction of travel), stopping at red lights, towards a desired speed that may
+  follow a schedule (a lead car that brakes hard); lateral lane keeping is exact in Frenet, and a
+  lane change (cut-in) is a quintic d(t) profile triggered by the gap to the ego.
+- WALKER: pedestrians and chickens; constant Frenet velocity (vs, vd) from a start time that is
+  counted from a trigger (the ego passing an arc length), until reaching d_end when crossing.
+- IDLE: geese standing still with a small deterministic idle motion (no RNG inside the loop).
+- STATIC: debris and parked objects.
+- A VEHICLE with a finite spin time becomes a 2D rigid body (sim.rigid_body) when that time
+  comes: it loses rear grip, spins, hits the barrier and bounces back. Its Frenet coordinates are
+  then recovered by projection, so the others still see it.
+Actors that collide with each other are flagged `crashed` and stop (both of them) for the rest of
+the episode: we do not simulate the crash itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import torch
+
+from e2edrive.core.constants import EGO_LENGTH, EGO_WIDTH, LightState, ObjectClass
+
+MAX_ACTORS = 32  # per environment; the benchmark needs >= 20
+SCHED_K = 4  # breakpoints of a desired-speed schedule
+
+
+class Behavior(enum.IntEnum):
+    VEHICLE = 0
+    WALKER = 1
+    IDLE = 2
+    STATIC = 3
+
+
+@dataclass
+class ActorSpec:
+    """One actor of one episode (host side). Units: m, m/s, s, rad.
+
+    s, d: box centre in Frenet; size (length, width, height); heading psi relative to the line.
+    Vehicles: speed, direction (+1 with the route, -1 oncoming), desired speed v_desired or a
+    schedule [(t, v), ...], max_decel (m/s^2, > 0) that caps its braking, lane change
+    (lc_gap: starts when its rear is within lc_gap m ahead of the ego's front; lc_d, lc_time),
+    spin_time (s) when it loses traction, spin_dir (+1 spins left, towards the oncoming barrier).
+    Walkers: vs, vd (m/s), start_delay after the trigger (the ego's rear axle passing trigger_s),
+    d_end where a crossing ends. Idle: idle_amp (m).
+    """
+
+    cls: ObjectClass
+    behavior: Behavior
+    s: float
+    d: float
+    size: tuple[float, float, float]
+    color: tuple[int, int, int] = (200, 200, 200)
+    psi: float = 0.0
+    speed: float = 0.0
+    direction: float = 1.0
+    v_desired: float = 0.0
+    schedule: list[tuple[float, float]] = field(default_factory=list)
+    max_decel: float = 8.0
+    lc_gap: float = float("-inf")
+    lc_d: float = 0.0
+    lc_time: float = 3.0
+    spin_time: float = float("inf")
+    spin_dir: float = 1.0
+    vs: float = 0.0
+    vd: float = 0.0
+    start_delay: float = 0.0
+    trigger_s: float = float("-inf")
+    d_end: float = 0.0
+    idle_amp: float = 0.0
+
+
+@dataclass
+class Actors:
+    """State and parameters of B x N actors (see ActorSpec for meanings). All tensors (B, N, ...)."""
+
+    valid: torch.Tensor  # bool
+    cls: torch.Tensor  # long
+    behavior: torch.Tensor  # long
+    size: torch.Tensor  # (B, N, 3)
+    color: torch.Tensor  # (B, N, 3) uint8
+    s: torch.Tensor
+    d: torch.Tensor
+    psi: torch.Tensor
+    speed: torch.Tensor
+    s_dot: torch.Tensor  # m/s along the reference line (signed)
+    d_dot: torch.Tensor
+    direction: torch.Tensor
+    sched_t: torch.Tensor  # (B, N, SCHED_K)
+    sched_v: torch.Tensor  # (B, N, SCHED_K)
+    max_decel: torch.Tensor
+    lc_gap: torch.Tensor
+    lc_d: torch.Tensor
+    lc_time: torch.Tensor
+    lc_t0: torch.Tensor  # inf until the lane change starts
+    lc_d0: torch.Tensor
+    spin_time: torch.Tensor
+    spin_dir: torch.Tensor
+    spinning: torch.Tensor  # bool
+    vs: torch.Tensor
+    vd: torch.Tensor
+    start_delay: torch.Tensor
+    trigger_s: torch.Tensor
+    trigger_t: torch.Tensor  # inf until triggered
+    d_end: torch.Tensor
+    walk_done: torch.Tensor  # bool
+    idle_amp: torch.Tensor
+    idle_phase: torch.Tensor
+    d_home: torch.Tensor  # idle centre
+    psi_home: torch.Tensor
+    crashed: torch.Tensor  # bool
+
+    def select(self, mask: torch.Tensor, other: Actors) -> Actors:
+        """Per-environment select: other where mask (B,) is True, self elsewhere."""
+        out = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            m = mask.view(-1, *([1] * (a.dim() - 1)))
+            out[f.name] = torch.where(m, b, a)
+        return Actors(**out)
+
+
+def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -> Actors:
+    """Stack per-environment actor lists into (B, n_max) tensors; padding is invalid."""
+    B = len(specs)
+    cols: dict[str, np.ndarray] = {}
+
+    def col(name, fill, shape=(), dtype=np.float32):
+        cols[name] = np.full((B, n_max, *shape), fill, dtype=dtype)
+
+    for name in ("s", "d", "psi", "speed", "direction", "max_decel", "lc_gap", "lc_d", "lc_time", "spin_time",
+                 "spin_dir", "vs", "vd", "start_delay", "trigger_s", "d_end", "idle_amp", "idle_phase"):
+        col(name, 0.0)
+    col("valid", False, dtype=bool)
+    col("cls", 0, dtype=np.int64)
+    col("behavior", int(Behavior.STATIC), dtype=np.int64)
+    col("size", 1.0, (3,))
+    col("color", 0, (3,), np.uint8)
+    col("sched_t", 0.0, (SCHED_K,))
+    col("sched_v", 0.0, (SCHED_K,))
+    cols["spin_time"][:] = np.inf
+    cols["lc_gap"][:] = -np.inf
+    for b, env in enumerate(specs):
+        if len(env) > n_max:
+            raise ValueError(f"environment {b} has {len(env)} actors, more than MAX_ACTORS={n_max}")
+        for i, a in enumerate(env):
+            cols["valid"][b, i] = True
+            cols["cls"][b, i] = int(a.cls)
+            cols["behavior"][b, i] = int(a.behavior)
+            cols["size"][b, i] = a.size
+            cols["color"][b, i] = a.color
+            for name in ("s", "d", "psi", "speed", "direction", "max_decel", "lc_gap", "lc_d", "lc_time",
+                         "spin_time", "spin_dir", "vs", "vd", "start_delay", "trigger_s", "d_end", "idle_amp"):
+                cols[name][b, i] = getattr(a, name)
+            sched = a.schedule or [(0.0, a.v_desired)]
+            if len(sched) > SCHED_K:
+                raise ValueError(f"a speed schedule has at most {SCHED_K} breakpoints, got {len(sched)}")
+            sched = sched + [(np.inf, sched[-1][1])] * (SCHED_K - len(sched))
+            cols["sched_t"][b, i] = [t for t, _ in sched]
+            cols["sched_v"][b, i] = [v for _, v in sched]
+            cols["idle_phase"][b, i] = (i * 2.399) % (2 * np.pi)  # golden-angle spread, no RNG needed
+    t = {k: torch.as_tensor(v, device=device) for k, v in cols.items()}
+    zeros = torch.zeros(B, n_max, device=device)
+    vehicle = t["behavior"] == int(Behavior.VEHICLE)
+    return Actors(
+        valid=t["valid"], cls=t["cls"], behavior=t["behavior"], size=t["size"], color=t["color"],
+        s=t["s"], d=t["d"], psi=t["psi"], speed=t["speed"],
+        s_dot=torch.where(vehicle, t["speed"] * t["direction"], zeros), d_dot=zeros.clone(),
+        direction=t["direction"], sched_t=t["sched_t"], sched_v=t["sched_v"], max_decel=t["max_decel"],
+        lc_gap=t["lc_gap"], lc_d=t["lc_d"], lc_time=t["lc_time"], lc_t0=torch.full_like(zeros, float("inf")),
+        lc_d0=t["d"].clone(), spin_time=t["spin_time"], spin_dir=t["spin_dir"],
+        spinning=torch.zeros_like(t["valid"]), vs=t["vs"], vd=t["vd"], start_delay=t["start_delay"],
+        trigger_s=t["trigger_s"], trigger_t=torch.full_like(zeros, float("inf")), d_end=t["d_end"],
+        walk_done=torch.zeros_like(t["valid"]), idle_amp=t["idle_amp"], idle_phase=t["idle_phase"],
+        d_home=t["d"].clone(), psi_home=t["psi"].clone(), crashed=torch.zeros_like(t["valid"]),
+    )
+
+
+@dataclass
+class EgoFrenet:
+    """What actors need to know about the ego, (B,) each: box-centre s, d, speed along s."""
+
+    s: torch.Tensor
+    d: torch.Tensor
+    s_dot: torch.Tensor
+    front_s: torch.Tensor
+    rear_s: torch.Tensor
+
+
+def leader_gaps(a: Actors, ego: EgoFrenet, lateral_margin: float = 0.3, horizon: float = 2.0):
+    """For every actor, the bumper-to-bumper gap (B, N) to the nearest actor or ego ahead in its
+    direction whose lateral extent (grown by what a walker covers in `horizon` s) overlaps its
+    own, and that leader's speed along the actor's direction. inf gap: free road."""
+    B, N = a.s.shape
+    s = torch.cat([a.s, ego.s[:, None]], 1)  # (B, N+1)
+    d = torch.cat([a.d, ego.d[:, None]], 1)
+    length = torch.cat([a.size[..., 0], torch.full_like(ego.s[:, None], EGO_LENGTH)], 1)
+    width = torch.cat([a.size[..., 1], torch.full_like(ego.s[:, None], EGO_WIDTH)], 1)
+    s_dot = torch.cat([a.s_dot, ego.s_dot[:, None]], 1)
+    reach = torch.cat([a.d_dot.abs() * horizon, torch.zeros_like(ego.s[:, None])], 1)
+    valid = torch.cat([a.valid, torch.ones_like(a.valid[:, :1])], 1)
+    along = (s[:, None, :] - a.s[:, :, None]) * a.direction[:, :, None]  # (B, N, N+1)
+    lat = (d[:, None, :] - a.d[:, :, None]).abs()
+    overlap = lat < (width[:, None, :] + a.size[:, :, None, 1]) / 2 + lateral_margin + reach[:, None, :]
+    gap = along - (length[:, None, :] + a.size[:, :, None, 0]) / 2
+    self_mask = torch.eye(N, N + 1, dtype=torch.bool, device=a.s.device)
+    ok = valid[:, None, :] & overlap & (along > 0) & ~self_mask
+    gap = torch.where(ok, gap, torch.full_like(gap, float("inf")))
+    g, j = gap.min(-1)  # (B, N)
+    v_lead = torch.gather(s_dot, 1, j) * a.direction
+    return g, v_lead
+
+
+def stop_line_gap(a: Actors, inter_s, inter_half, route_light, setback: float) -> torch.Tensor:
+    """(B, N) gap to the stop line a vehicle must respect (red, or yellow when it can stop at
+    3 m/s^2); inf otherwise. Route-direction vehicles stop before s_int - half - setback, oncoming
+    ones after s_int + half + setback; both directions share the route's light."""
+    stop_fwd = inter_s - inter_half - setback  # (B,)
+    stop_back = inter_s + inter_half + setback
+    half_len = a.size[..., 0] / 2
+    gap = torch.where(a.direction > 0, stop_fwd[:, None] - (a.s + half_len), (a.s - half_len) - stop_back[:, None])
+    red = route_light == int(LightState.RED)
+    yellow = route_light == int(LightState.YELLOW)
+    can_stop = a.speed**2 / (2 * gap.clamp(min=0.1)) < 3.0
+    must = (red[:, None] | (yellow[:, None] & can_stop)) & (gap > -0.5)
+    return torch.where(must, gap.clamp(min=0.0), torch.full_like(gap, float("inf")))
+
+
+def quintic(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smooth step 10u^3 - 15u^4 + 6u^5 on [0, 1] and its derivative."""
+    u = u.clamp(0.0, 1.0)
+    return u**3 * (10 - 15 * u + 6 * u**2), 30 * u**2 * (1 - u) ** 2
+
+
+def scheduled_speed(a: Actors, t: torch.Tensor) -> torch.Tensor:
+    """Desired speed (B, N) at time t (B,) from each actor's piecewise-constant schedule."""
+    k = ((a.sched_t <= t[:, None, None]).sum(-1) - 1).clamp(min=0)
+    return torch.gather(a.sched_v, 2, k.unsqueeze(-1)).squeeze(-1)
+
+

@@ -1,0 +1,156 @@
+"""One control step of every actor of every environment (see actors/state.py for behaviours)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from e2edrive.sim.actors.spinout import SpinState, advance_spin, start_spin
+from e2edrive.sim.actors.state import (
+    Actors,
+    Behavior,
+    EgoFrenet,
+    leader_gaps,
+    quintic,
+    scheduled_speed,
+    stop_line_gap,
+)
+from e2edrive.sim.collision import obb_overlap
+from e2edrive.sim.dynamics import travel
+from e2edrive.sim.map import RoadMap, frenet_to_world, sample_ref, world_to_frenet
+from e2edrive.sim.map.spec import STOP_LINE_SETBACK
+from e2edrive.sim.traffic import idm_accel
+
+
+def _slot_get(x: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+    return torch.gather(x, 1, slot.clamp(min=0)[:, None]).squeeze(1)
+
+
+def _slot_put(x: torch.Tensor, slot: torch.Tensor, value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """x (B, N) with x[b, slot[b]] = value[b] where mask[b]."""
+    onehot = torch.nn.functional.one_hot(slot.clamp(min=0), x.shape[1]).bool() & mask[:, None]
+    return torch.where(onehot, value[:, None].to(x.dtype), x)
+
+
+def actor_world_poses(a: Actors, rmap: RoadMap, spin: SpinState) -> tuple[torch.Tensor, torch.Tensor]:
+    """World box poses (B, N, 3) and velocities (B, N, 2); the spinning car from its rigid body."""
+    ref = sample_ref(rmap, a.s)  # (B, N, 4)
+    c, sn = torch.cos(ref[..., 2]), torch.sin(ref[..., 2])
+    xy = torch.stack([ref[..., 0] - a.d * sn, ref[..., 1] + a.d * c], -1)
+    pose = torch.cat([xy, (ref[..., 2] + a.psi).unsqueeze(-1)], -1)
+    vt = a.s_dot * (1 - ref[..., 3] * a.d)  # speed along the line at offset d
+    vel = torch.stack([vt * c - a.d_dot * sn, vt * sn + a.d_dot * c], -1)
+    if spin.slot.numel():
+        onehot = torch.nn.functional.one_hot(spin.slot.clamp(min=0), a.s.shape[1]).bool() & spin.active[:, None]
+        body_pose = spin.body.pose()[:, None, :].expand_as(pose)
+        body_vel = spin.body.velocity()[:, None, :].expand_as(vel)
+        pose = torch.where(onehot[..., None], body_pose, pose)
+        vel = torch.where(onehot[..., None], body_vel, vel)
+    return pose, vel
+
+
+def step_actors(a: Actors, spin: SpinState, rmap: RoadMap, ego: EgoFrenet, t: torch.Tensor,
+                route_light: torch.Tensor, barriers: torch.Tensor, barrier_valid: torch.Tensor,
+                has_spin: bool, dt: float) -> tuple[Actors, SpinState]:
+    """Advance actors from time t (B,) to t + dt. route_light: (B, I) LightState of the route."""
+    t_next = t + dt
+    B, N = a.s.shape
+    vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed
+    kin_vehicle = vehicle & ~a.spinning
+
+    # --- vehicles: IDM behind the leader or the stop line, lane change profile
+    g_lead, v_lead = leader_gaps(a, ego)
+    g_stop = stop_line_gap(a, rmap.inter_s[:, 0], rmap.inter_half[:, 0], route_light[:, 0], STOP_LINE_SETBACK)
+    g_stop = torch.where(rmap.inter_valid[:, :1], g_stop, torch.full_like(g_stop, float("inf")))
+    use_stop = g_stop < g_lead
+    gap = torch.where(use_stop, g_stop, g_lead)
+    v_l = torch.where(use_stop, torch.zeros_like(v_lead), v_lead)
+    acc = idm_accel(a.speed, scheduled_speed(a, t), gap, v_l)
+    acc = torch.maximum(acc, -a.max_decel)
+    ds, v_new = travel(a.speed, acc, dt)
+
+    gap_to_ego = (a.s - a.size[..., 0] / 2) - ego.front_s
+    start_lc = kin_vehicle & torch.isinf(a.lc_t0) & (gap_to_ego >= 0) & (gap_to_ego <= a.lc_gap)
+    lc_t0 = torch.where(start_lc, t, a.lc_t0)
+    lc_d0 = torch.where(start_lc, a.d, a.lc_d0)
+    changing = torch.isfinite(lc_t0)
+    f, fd = quintic((t_next - lc_t0) / a.lc_time)
+    d_lc = lc_d0 + (a.lc_d - lc_d0) * f
+    dd_lc = (a.lc_d - lc_d0) * fd / a.lc_time
+    kappa = sample_ref(rmap, a.s)[..., 3]
+    scale = 1.0 / (1 - kappa * a.d).clamp(min=0.5)
+    v_mean = ds / dt
+    lat = torch.where(changing, dd_lc, torch.zeros_like(dd_lc))
+    v_along = (v_mean**2 - lat**2).clamp(min=0).sqrt()
+    veh_s = a.s + a.direction * v_along * dt * scale
+    veh_d = torch.where(changing, d_lc, a.d)
+    veh_psi = torch.where(v_new > 0.1, torch.atan2(lat, a.direction * v_along.clamp(min=1e-3)), a.psi)
+
+    # --- walkers: start after their trigger, walk until the end of their crossing
+    walker = (a.behavior == int(Behavior.WALKER)) & a.valid & ~a.crashed
+    trig = torch.isinf(a.trigger_t) & (ego.rear_s[:, None] >= a.trigger_s)
+    trigger_t = torch.where(walker & trig, t[:, None].expand(B, N), a.trigger_t)
+    walking = walker & (t[:, None] >= trigger_t + a.start_delay) & ~a.walk_done
+    w_s = a.s + a.vs * dt
+    w_d = a.d + a.vd * dt
+    crossing = a.vd != 0
+    arrived = crossing & ((w_d - a.d_end) * torch.sign(a.vd) >= 0)
+    w_d = torch.where(arrived, a.d_end, w_d)
+    walk_done = a.walk_done | (walking & arrived)
+    w_psi = torch.where(walking, torch.atan2(a.vd, a.vs), a.psi)
+
+    # --- idle animals: small deterministic sway about their home
+    idle = (a.behavior == int(Behavior.IDLE)) & a.valid
+    tt = t_next[:, None]
+    i_d = a.d_home + a.idle_amp * torch.sin(0.7 * tt + a.idle_phase)
+    i_dd = a.idle_amp * 0.7 * torch.cos(0.7 * tt + a.idle_phase)
+    i_psi = a.psi_home + 0.4 * torch.sin(0.5 * tt + 2 * a.idle_phase)
+
+    s = torch.where(kin_vehicle, veh_s, torch.where(walking, w_s, a.s))
+    d = torch.where(kin_vehicle, veh_d, torch.where(walking, w_d, torch.where(idle, i_d, a.d)))
+    psi = torch.where(kin_vehicle, veh_psi, torch.where(walking, w_psi, torch.where(idle, i_psi, a.psi)))
+    speed = torch.where(kin_vehicle, v_new, torch.where(walking, torch.hypot(a.vs, a.vd), torch.zeros_like(a.speed)))
+    s_dot = torch.where(kin_vehicle, a.direction * v_new, torch.where(walking, a.vs, torch.zeros_like(a.s)))
+    d_dot = torch.where(kin_vehicle, lat, torch.where(walking, a.vd, torch.where(idle, i_dd, torch.zeros_like(a.d))))
+    a = replace(a, s=s, d=d, psi=psi, speed=speed, s_dot=s_dot, d_dot=d_dot, lc_t0=lc_t0, lc_d0=lc_d0,
+                trigger_t=trigger_t, walk_done=walk_done)
+
+    # --- the spin-out car: hand over to the rigid body at its spin time, then follow the physics
+    if has_spin:
+        slot, has = spin.slot, spin.slot >= 0
+        spin_time = _slot_get(a.spin_time, slot)
+        start = has & ~spin.active & (t_next >= spin_time) & ~_slot_get(a.crashed, slot)
+        direction = _slot_get(a.spin_dir, slot)
+        pose, _ = actor_world_poses(a, rmap, spin)
+        pose_slot = torch.gather(pose, 1, slot.clamp(min=0)[:, None, None].expand(B, 1, 3)).squeeze(1)
+        spin = start_spin(spin, start, pose_slot, _slot_get(a.speed, slot), direction)
+        spin = advance_spin(spin, barriers, barrier_valid, t_next, direction, dt)
+        act = spin.active
+        xy = torch.stack([spin.body.x, spin.body.y], -1)[:, None]
+        s1, d1, ref_yaw = world_to_frenet(rmap, xy, _slot_get(a.s, slot)[:, None])
+        s1, d1, ref_yaw = s1[:, 0], d1[:, 0], ref_yaw[:, 0]
+        c, sn = torch.cos(ref_yaw), torch.sin(ref_yaw)
+        vx, vy = spin.body.vx, spin.body.vy
+        a = replace(
+            a,
+            s=_slot_put(a.s, slot, s1, act), d=_slot_put(a.d, slot, d1, act),
+            psi=_slot_put(a.psi, slot, spin.body.yaw - ref_yaw, act),
+            speed=_slot_put(a.speed, slot, torch.hypot(vx, vy), act),
+            s_dot=_slot_put(a.s_dot, slot, c * vx + sn * vy, act),
+            d_dot=_slot_put(a.d_dot, slot, -sn * vx + c * vy, act),
+            spinning=_slot_put(a.spinning.float(), slot, act.float(), act).bool(),
+        )
+    return a, spin
+
+
+def actor_collisions(a: Actors, pose: torch.Tensor) -> torch.Tensor:
+    """(B, N) bool: actor overlaps another actor, where at least one of the two is a vehicle
+    (animals of a flock may brush each other)."""
+    hit = obb_overlap(pose[:, :, None], a.size[:, :, None], pose[:, None], a.size[:, None])  # (B, N, N)
+    vehicle = a.behavior == int(Behavior.VEHICLE)
+    pair = a.valid[:, :, None] & a.valid[:, None] & (vehicle[:, :, None] | vehicle[:, None])
+    eye = torch.eye(a.s.shape[1], dtype=torch.bool, device=a.s.device)
+    return (hit & pair & ~eye).any(-1)
+
+

@@ -1,0 +1,256 @@
+"""The privileged expert: reads ground truth and drives like a careful human.
+
+Per step, batched: the lateral decision (lateral.py) gives a target offset; the longitudinal
+planner takes the most restrictive of several IDM-style constraints — the car or object ahead in
+the corridor swept towards the target (vehicles moving into it, such as a cut-in, are included
+through their predicted lateral motion), the stop line at red (and at yellow when a comfortable
+3 m/s^2 stop is possible), the crossing of chickens that still have to cross (those waiting at the
+kerb too), the zone a spinning car may reach including its bounce back off the barrier, and speed
+zones (puddle, pedestrian, curvature). Steering is pure pursuit on the path that blends from the
+current offset to the target. Outputs the action, a 2 s plan, a target speed and a reason.
+
+The expert never reverses: when it must stop it brakes and holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from e2edrive.core.constants import (
+    DT,
+    EGO_REAR_OVERHANG,
+    EGO_WHEELBASE,
+    EGO_WIDTH,
+    MAX_ACCEL,
+    MAX_STEER,
+    MIN_ACCEL,
+    PLAN_DT,
+    PLAN_STEPS,
+    LightState,
+)
+from e2edrive.core.geometry import se2_relative
+from e2edrive.core.reasons import REASON_TEXT, Reason
+from e2edrive.core.types import Action
+from e2edrive.sim.dynamics import travel
+from e2edrive.sim.expert.lateral import choose_offset, obstacles
+from e2edrive.sim.expert.style import DrivingStyle, hash_normal
+from e2edrive.sim.map import frenet_to_world, sample_ref
+from e2edrive.sim.map.spec import STOP_LINE_SETBACK
+
+A_MAX = 1.8  # m/s^2, comfortable acceleration
+B_COMF = 2.5  # m/s^2, comfortable deceleration of the IDM
+S0 = 3.0  # m, standstill gap
+A_LAT = 2.0  # m/s^2, lateral acceleration allowed in curves
+YELLOW_DECEL = 3.0  # m/s^2, stop at yellow if this suffices
+HAZARD_BRAKE = -4.0  # m/s^2 at least while a car ahead is out of control
+PUDDLE_SPEED = 4.0  # m/s through a puddle
+PED_SPEED = 2.5  # m/s passing a pedestrian closer than wanted
+INF = float("inf")
+
+
+@dataclass
+class ExpertOutput:
+    """action (the label: the expert's corrective action), plan (B, PLAN_STEPS, 3) ego frame,
+    target_speed (B,), reason (B,) long Reason, reason_text [B] sentences, target_d (B,)."""
+
+    action: Action
+    plan: torch.Tensor
+    target_speed: torch.Tensor
+    reason: torch.Tensor
+    reason_text: list[str] = field(default_factory=list)
+    target_d: torch.Tensor | None = None
+
+
+@dataclass
+class ExpertMemory:
+    """What the expert carries between steps, (B,): its target offset and last acceleration."""
+
+    target_d: torch.Tensor
+    accel: torch.Tensor
+
+
+def _idm(v, v0, gap, v_lead, T):
+    """IDM acceleration for one constraint (B,); gap inf -> free road only."""
+    s_star = S0 + (v * T + v * (v - v_lead) / (2 * (A_MAX * B_COMF) ** 0.5)).clamp(min=0.0)
+    ratio = v / v0.clamp(min=0.1)
+    free = A_MAX * (1 - ratio.clamp(min=0) ** 4)
+    inter = torch.where(torch.isinf(gap), torch.zeros_like(gap), (s_star / gap.clamp(min=0.1)) ** 2)
+    return free - A_MAX * inter
+
+
+def _zone_accel(v, v_zone, dist):
+    """Deceleration that brings v down to v_zone at distance dist (B,); 0 when not needed."""
+    need = (v_zone**2 - v**2) / (2 * (dist - 1.0).clamp(min=0.5))
+    inside = dist <= 0
+    a = torch.where(inside, 1.5 * (v_zone - v), need)
+    return torch.where(v > v_zone, a, torch.full_like(v, INF))
+
+
+def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
+    style = style or world.style
+    mem: ExpertMemory = world.expert_memory
+    a, rm = world.actors, world.rmap
+    B, dev = world.B, world.device
+    ego = world.ego_frenet()
+    v = world.ego.speed
+    ob = obstacles(world)
+    lat = choose_offset(world, ob, mem.target_d)
+    d_t = lat["target"]
+    d_e = world.ego_d
+    half = EGO_WIDTH / 2
+
+    # ---- desired speed: limit and curvature preview
+    v0 = rm.speed_limit * style.speed_factor
+    preview = torch.linspace(0.0, 1.0, 8, device=dev)
+    dist_p = preview * (v * 3.0 + 20.0)[:, None]
+    kappa = sample_ref(rm, world.ego_s[:, None] + dist_p)[..., 3].abs()
+    v_curve = (A_LAT / kappa.clamp(min=1e-4)).sqrt()
+    v_allowed = (v_curve**2 + 2 * 1.5 * dist_p).sqrt().amin(-1)
+    curve_binding = v_allowed < v0
+    v0 = torch.minimum(v0, v_allowed).clamp(min=1.0)
+    T = style.headway
+
+    # ---- leaders in the swept corridor (incl. predicted lateral motion over 1.5 s)
+    lo = torch.minimum(d_e, d_t) - half - 0.3
+    hi = torch.maximum(d_e, d_t) + half + 0.3
+    pred_lo = torch.minimum(ob.d_lo, ob.d_lo + a.d_dot * 1.5)
+    pred_hi = torch.maximum(ob.d_hi, ob.d_hi + a.d_dot * 1.5)
+    in_corr = (pred_hi > lo[:, None]) & (pred_lo < hi[:, None])
+    relevant = (ob.moving | ob.standing | ob.edge_walker) & a.valid & in_corr
+    gap = ob.s_lo - ego.front_s[:, None]
+    ahead = relevant & (gap > -1.0) & (gap < 120.0)
+    # chickens are handled by the crossing rule; walkers that are not in the corridor now are ignored
+    gap = torch.where(ahead, gap, torch.full_like(gap, INF))
+    g_lead, j = gap.min(-1)
+    v_lead = torch.gather(a.s_dot, 1, j[:, None]).squeeze(1)
+    a_lead = _idm(v, v0, g_lead, v_lead, T)
+    cutting = torch.gather(torch.isfinite(a.lc_t0) & (a.d_dot.abs() > 0.1), 1, j[:, None]).squeeze(1) & torch.isfinite(g_lead)
+    lead_binding = torch.isfinite(g_lead) & (g_lead < (v * T * 2.0 + 15.0))
+
+    # ---- stop line
+    stop_s = rm.inter_s[:, 0] - rm.inter_half[:, 0] - STOP_LINE_SETBACK
+    g_stop = stop_s - ego.front_s
+    light = world.route_light[:, 0]
+    comfortable = v**2 / (2 * g_stop.clamp(min=0.1)) <= YELLOW_DECEL
+    must_stop = rm.inter_valid[:, 0] & (g_stop > -0.3) & (
+        (light == int(LightState.RED)) | ((light == int(LightState.YELLOW)) & comfortable))
+    a_stop = torch.where(must_stop, _idm(v, v0, (g_stop + S0 - 0.5).clamp(min=0.05), torch.zeros_like(v), T),
+                         torch.full_like(v, INF))
+
+    # ---- chickens that still have to cross: stop before the crossing
+    pend = world.pending_chickens()
+    s_cross = torch.where(pend, a.s - 1.0, torch.full_like(a.s, INF)).amin(-1)
+    g_ch = s_cross - ego.front_s
+    wait_ch = torch.isfinite(s_cross) & (g_ch > -0.5)
+    a_ch = torch.where(wait_ch, _idm(v, v0, (g_ch - 1.0 + S0).clamp(min=0.05), torch.zeros_like(v), T),
+                       torch.full_like(v, INF))
+
+    # ---- out-of-control car: its reachable zone, incl. the bounce back, is occupied
+    s_haz = torch.where(ob.hazard, ob.s_lo - 12.0, torch.full_like(a.s, INF)).amin(-1)
+    g_haz = s_haz - ego.front_s
+    hazard = torch.isfinite(s_haz) & (g_haz < 80.0)
+    a_haz = torch.where(hazard, torch.minimum(_idm(v, v0, g_haz.clamp(min=0.05), torch.zeros_like(v), T),
+                                              torch.where(v > 0.5, torch.full_like(v, HAZARD_BRAKE),
+                                                          torch.full_like(v, INF))),
+                        torch.full_like(v, INF))
+
+    # ---- speed zones: through a puddle, past a pedestrian too close
+    p = rm.puddle
+    p_dist = torch.where(rm.puddle_valid & (p[..., 0] + p[..., 2] > ego.rear_s[:, None]),
+                         p[..., 0] - p[..., 2] - ego.front_s[:, None], torch.full_like(p[..., 0], INF)).amin(-1)
+    a_wet = torch.where(lat["wet"], _zone_accel(v, torch.full_like(v, PUDDLE_SPEED), p_dist), torch.full_like(v, INF))
+    ped_s = torch.where(ob.edge_walker & (ob.s_hi > ego.rear_s[:, None]), ob.s_lo - ego.front_s[:, None],
+                        torch.full_like(a.s, INF)).amin(-1)
+    a_ped = torch.where(lat["ped_close"], _zone_accel(v, torch.full_like(v, PED_SPEED), ped_s - 3.0),
+                        torch.full_like(v, INF))
+
+    free = _idm(v, v0, torch.full_like(v, INF), v, T)
+    cands = torch.stack([free, a_lead, a_stop, a_ch, a_haz, a_wet, a_ped], -1)
+    accel = cands.amin(-1)
+    which = cands.argmin(-1)
+    accel = torch.where((v < 0.2) & (accel < 0), torch.full_like(v, -2.0), accel)  # hold at standstill
+    accel = accel.clamp(MIN_ACCEL, MAX_ACCEL)
+    # reaction: first-order lag of the driver's acceleration response (not on emergency braking)
+    alpha = DT / (style.reaction + DT)
+    lagged = mem.accel + (accel - mem.accel) * alpha
+    accel = torch.where(accel < -3.0, accel, lagged)
+
+    # ---- steering: pure pursuit on the blended path
+    look = (4.0 + 0.6 * v).clamp(5.0, 20.0)
+    trans = (2.5 * v).clamp(12.0, 35.0)
+    d_la = d_e + (d_t - d_e) * (look / trans).clamp(max=1.0)
+    xy_la, _ = frenet_to_world(rm, world.ego_s + look, d_la)
+    local = se2_relative(world.ego.pose(), torch.cat([xy_la, torch.zeros_like(xy_la[:, :1])], -1))
+    curv = 2 * local[:, 1] / (local[:, 0] ** 2 + local[:, 1] ** 2).clamp(min=1.0)
+    steer = torch.atan(EGO_WHEELBASE * curv)
+    steer = steer + style.steer_noise * hash_normal(world.episode_keys, world.steps, 7)
+    steer = steer.clamp(-MAX_STEER, MAX_STEER)
+
+    # ---- plan: 2 s along the blended path at the planned acceleration
+    t_k = torch.arange(1, PLAN_STEPS + 1, device=dev, dtype=torch.float32) * PLAN_DT
+    ds, v_k = travel(v[:, None].expand(B, PLAN_STEPS), accel[:, None].expand(B, PLAN_STEPS), 0.0)
+    ds = v[:, None] * t_k + 0.5 * accel[:, None] * t_k**2
+    t_stop = torch.where(accel < 0, v / (-accel).clamp(min=1e-3), torch.full_like(v, INF))[:, None]
+    ds = torch.where(t_k > t_stop, (v**2 / (2 * (-accel).clamp(min=1e-3)))[:, None], ds).clamp(min=0.0)
+    v_cap = torch.maximum(v, v0)[:, None]
+    ds = torch.minimum(ds, v_cap * t_k)
+    d_k = d_e[:, None] + (d_t - d_e)[:, None] * (ds / trans[:, None]).clamp(max=1.0)
+    s_k = world.ego_s[:, None] + ds
+    xy_k, ref_k = frenet_to_world(rm, s_k, d_k)
+    dd = torch.diff(torch.cat([d_e[:, None], d_k], 1), dim=1)
+    dss = torch.diff(torch.cat([world.ego_s[:, None], s_k], 1), dim=1)
+    head = ref_k + torch.atan2(dd, dss.clamp(min=1e-3))
+    head = torch.where(dss > 1e-3, head, ref_k + world.ego_dpsi[:, None])
+    plan = se2_relative(world.ego.pose()[:, None], torch.cat([xy_k, head[..., None]], -1))
+    target_speed = (v + accel * 1.0).clamp(min=0.0)
+
+    # ---- reason, by priority
+    R = torch.full((B,), int(Reason.CRUISE), dtype=torch.long, device=dev)
+
+    def put(mask, reason):
+        nonlocal R
+        R = torch.where(mask & (R == int(Reason.CRUISE)), torch.full_like(R, int(reason)), R)
+
+    put(hazard, Reason.BRAKE_HAZARD)
+    put(must_stop & (g_stop < 60.0), Reason.STOP_RED_LIGHT)
+    put(wait_ch & (g_ch < 50.0), Reason.WAIT_CHICKENS)
+    put(cutting & (which == 1), Reason.YIELD_CUT_IN)
+    geese_block = _blocked_by(world, ob, lat, "geese")
+    put(lat["stuck"] & geese_block, Reason.WAIT_TO_PASS)
+    put(lat["stuck"], Reason.STOP_OBSTACLE)
+    put(lat["pass_block"] & geese_block, Reason.PASS_STATIC_ANIMALS)
+    put(lat["avoid_wet"], Reason.AVOID_PUDDLE)
+    put(lat["wet"] & (p_dist < 40.0), Reason.SLOW_PUDDLE)
+    put(lat["pass_block"], Reason.AVOID_OBSTACLE)
+    put(lat["offset_ped"] | (lat["ped_close"] & (ped_s < 40.0)), Reason.OFFSET_PEDESTRIAN)
+    put(lead_binding & (which == 1), Reason.FOLLOW_LEAD)
+    put(curve_binding & (which == 0) & (accel < -0.3), Reason.PREPARE_TURN)
+
+    world.expert_memory = ExpertMemory(target_d=d_t, accel=accel)
+    reasons = R.tolist()
+    return ExpertOutput(Action(steer, accel), plan, target_speed, R, [REASON_TEXT[Reason(r)] for r in reasons], d_t)
+
+
+def _blocked_by(world, ob, lat, kind: str) -> torch.Tensor:
+    """(B,) the standing obstacle ahead that shapes the decision is a goose."""
+    from e2edrive.core.constants import ObjectClass
+
+    a = world.actors
+    ego = world.ego_frenet()
+    near = ob.standing & (ob.s_hi > ego.rear_s[:, None]) & (ob.s_lo < ego.front_s[:, None] + 80.0)
+    return (near & (a.cls == int(ObjectClass.GOOSE))).any(-1)
+
+
+def initial_memory(world) -> ExpertMemory:
+    return ExpertMemory(target_d=world.route_d.clone(), accel=torch.zeros(world.B, device=world.device))
+
+
+def reset_memory(world, mask: torch.Tensor) -> None:
+    mem = world.expert_memory
+    mem.target_d = torch.where(mask, world.route_d, mem.target_d)
+    mem.accel = torch.where(mask, torch.zeros_like(mem.accel), mem.accel)
+
+
+_ = EGO_REAR_OVERHANG

@@ -1,0 +1,208 @@
+"""`RoadMap`: a batch of B road maps as tensors, and the Frenet <-> world conversions on them.
+
+Each map's reference line is sampled every REF_DS metres (the same N_REF samples for every map,
+so nothing is padded). Lookups by arc length are index arithmetic, and projections of the few
+points that move freely (the ego, a spinning car) search a small window around their previous
+arc length, so every query is O(B * points), never O(B * N_REF) per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from e2edrive.sim.map.spec import (
+    CROSS_HALF_LENGTH,
+    LANE_WIDTH,
+    N_REF,
+    REF_DS,
+    ROAD_LENGTH,
+    RoadSpec,
+)
+
+MAX_INTERSECTIONS = 1
+MAX_PUDDLES = 2
+
+
+@dataclass
+class RoadMap:
+    """B maps.
+
+    ref:          (B, N_REF, 4) reference line samples (x, y, yaw, kappa), world frame; yaw is
+                  continuous (not wrapped) so it interpolates linearly
+    width_right:  (B,) m, road edge at d = -width_right (the ego's side)
+    width_left:   (B,) m, road edge at d = +width_left
+    lanes_fwd, lanes_back: (B,) long
+    speed_limit:  (B,) m/s
+    inter_s:      (B, I) arc length of each intersection centre; inter_half: (B, I) half width of
+                  the crossing road; inter_valid: (B, I) bool
+    light_cycle:  (B, I, 4) (green, yellow, red, phase) seconds
+    puddle:       (B, Q, 4) (s, d, half_length, half_width); puddle_valid (B, Q) bool
+    """
+
+    ref: torch.Tensor
+    width_right: torch.Tensor
+    width_left: torch.Tensor
+    lanes_fwd: torch.Tensor
+    lanes_back: torch.Tensor
+    speed_limit: torch.Tensor
+    inter_s: torch.Tensor
+    inter_half: torch.Tensor
+    inter_valid: torch.Tensor
+    light_cycle: torch.Tensor
+    puddle: torch.Tensor
+    puddle_valid: torch.Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return self.ref.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.ref.device
+
+
+def reference_line(kappa: np.ndarray) -> np.ndarray:
+    """Integrate a curvature profile into (N_REF, 4) (x, y, yaw, kappa) starting at the origin
+    heading +x. Exact for piecewise-constant curvature between samples (arc chords)."""
+    dyaw = kappa[:-1] * REF_DS
+    yaw = np.concatenate([[0.0], np.cumsum(dyaw)])
+    # chord of an arc of length ds turning dyaw: length ds*sinc(dyaw/2) at the mid heading
+    chord = REF_DS * np.sinc(dyaw / (2 * np.pi))
+    mid = yaw[:-1] + dyaw / 2
+    x = np.concatenate([[0.0], np.cumsum(chord * np.cos(mid))])
+    y = np.concatenate([[0.0], np.cumsum(chord * np.sin(mid))])
+    return np.stack([x, y, yaw, kappa], -1)
+
+
+def build_roadmap(specs: list[RoadSpec], device: torch.device | str = "cpu") -> RoadMap:
+    """Stack B road specs into tensors (host work at reset, not per step)."""
+    B = len(specs)
+    ref = np.stack([reference_line(s.kappa) for s in specs])
+    inter = np.zeros((B, MAX_INTERSECTIONS, 6))
+    inter_valid = np.zeros((B, MAX_INTERSECTIONS), bool)
+    puddle = np.zeros((B, MAX_PUDDLES, 4))
+    puddle_valid = np.zeros((B, MAX_PUDDLES), bool)
+    for b, spec in enumerate(specs):
+        if len(spec.intersections) > MAX_INTERSECTIONS or len(spec.puddles) > MAX_PUDDLES:
+            raise ValueError(f"at most {MAX_INTERSECTIONS} intersections and {MAX_PUDDLES} puddles per map")
+        for i, it in enumerate(spec.intersections):
+            inter[b, i] = (it.s, it.half_width, it.green, it.yellow, it.red, it.phase)
+            inter_valid[b, i] = True
+        for i, p in enumerate(spec.puddles):
+            puddle[b, i] = (p.s, p.d, p.half_length, p.half_width)
+            puddle_valid[b, i] = True
+
+    def t(a, dtype=torch.float32):
+        return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
+
+    return RoadMap(
+        ref=t(ref),
+        width_right=t([s.width_right for s in specs]),
+        width_left=t([s.width_left for s in specs]),
+        lanes_fwd=t([s.lanes_fwd for s in specs], torch.long),
+        lanes_back=t([s.lanes_back for s in specs], torch.long),
+        speed_limit=t([s.speed_limit for s in specs]),
+        inter_s=t(inter[..., 0]),
+        inter_half=t(inter[..., 1]),
+        inter_valid=t(inter_valid, torch.bool),
+        light_cycle=t(inter[..., 2:6]),
+        puddle=t(puddle),
+        puddle_valid=t(puddle_valid, torch.bool),
+    )
+
+
+def sample_ref(rmap: RoadMap, s: torch.Tensor) -> torch.Tensor:
+    """Reference line at arc lengths s (B, ...) -> (B, ..., 4) (x, y, yaw, kappa), linear
+    interpolation; beyond either end the line continues straight."""
+    B = s.shape[0]
+    flat = s.reshape(B, -1)
+    u = (flat / REF_DS).clamp(0, N_REF - 1 - 1e-4)
+    i0 = u.floor().long()
+    w = (u - i0).unsqueeze(-1)
+    idx = i0.unsqueeze(-1).expand(-1, -1, 4)
+    a = torch.gather(rmap.ref, 1, idx)
+    b = torch.gather(rmap.ref, 1, idx + 1)
+    out = a + (b - a) * w
+    # straight extrapolation outside [0, ROAD_LENGTH]
+    extra = (flat - flat.clamp(0, ROAD_LENGTH)).unsqueeze(-1)
+    out = torch.cat(
+        [out[..., :1] + extra * torch.cos(out[..., 2:3]), out[..., 1:2] + extra * torch.sin(out[..., 2:3]),
+         out[..., 2:3], torch.where(extra != 0, torch.zeros_like(out[..., 3:]), out[..., 3:])], -1)
+    return out.reshape(*s.shape, 4)
+
+
+def frenet_to_world(rmap: RoadMap, s: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, d) (B, ...) -> world xy (B, ..., 2) and the reference yaw (B, ...) at s."""
+    r = sample_ref(rmap, s)
+    c, sn = torch.cos(r[..., 2]), torch.sin(r[..., 2])
+    xy = torch.stack([r[..., 0] - d * sn, r[..., 1] + d * c], -1)
+    return xy, r[..., 2]
+
+
+def world_to_frenet(
+    rmap: RoadMap, xy: torch.Tensor, s_guess: torch.Tensor, window: float = 12.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Project world points xy (B, K, 2) onto the reference line near s_guess (B, K).
+
+    Searches +-window metres of samples around the guess (points move < 3 m per step), then
+    projects onto the tangent of the nearest sample. Returns s, d (B, K) and the reference yaw.
+    """
+    B, K = s_guess.shape
+    n = int(round(window / REF_DS))
+    offs = torch.arange(-n, n + 1, device=xy.device)
+    i_guess = torch.round(s_guess / REF_DS).long()
+    idx = (i_guess.unsqueeze(-1) + offs).clamp(0, N_REF - 1)  # (B, K, W)
+    pts = torch.gather(rmap.ref, 1, idx.reshape(B, -1, 1).expand(-1, -1, 4)).reshape(B, K, -1, 4)
+    dist2 = (pts[..., 0] - xy[..., None, 0]) ** 2 + (pts[..., 1] - xy[..., None, 1]) ** 2
+    j = dist2.argmin(-1, keepdim=True)  # (B, K, 1)
+    p = torch.gather(pts, 2, j.unsqueeze(-1).expand(-1, -1, -1, 4)).squeeze(2)  # (B, K, 4)
+    i_near = torch.gather(idx, 2, j).squeeze(-1)
+    c, sn = torch.cos(p[..., 2]), torch.sin(p[..., 2])
+    dx, dy = xy[..., 0] - p[..., 0], xy[..., 1] - p[..., 1]
+    s = i_near.to(xy.dtype) * REF_DS + c * dx + sn * dy
+    d = -sn * dx + c * dy
+    return s, d, p[..., 2]
+
+
+def drivable_frenet(rmap: RoadMap, s: torch.Tensor, d: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+    """Is the point (s, d) (B, ...) on the road surface? The route's carriageway plus the crossing
+    road of each intersection (the route is straight there, so the crossing road is the band
+    |s - s_int| <= half width, any |d| up to CROSS_HALF_LENGTH)."""
+    B = s.shape[0]
+    view = (B,) + (1,) * (s.dim() - 1)
+    on = (d >= -rmap.width_right.view(view) - margin) & (d <= rmap.width_left.view(view) + margin)
+    on = on & (s >= 0) & (s <= ROAD_LENGTH)
+    for i in range(rmap.inter_s.shape[1]):
+        near = (s - rmap.inter_s[:, i].view(view)).abs() <= rmap.inter_half[:, i].view(view) + margin
+        on = on | (near & rmap.inter_valid[:, i].view(view) & (d.abs() <= CROSS_HALF_LENGTH))
+    return on
+
+
+def light_state(rmap: RoadMap, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """LightState (B, I) of the route's approach and of the crossing road at time t (B,) s.
+
+    The route sees green, yellow, red; the crossing road is green while the route is red, minus
+    one second of all-red at each end, and red otherwise (yellow folded into its last second).
+    """
+    from e2edrive.core.constants import LightState
+
+    g, y, r, ph = rmap.light_cycle.unbind(-1)
+    cycle = g + y + r
+    u = torch.remainder(t.unsqueeze(-1) + ph, cycle.clamp(min=1e-3))
+    route = torch.where(u < g, int(LightState.GREEN), torch.where(u < g + y, int(LightState.YELLOW),
+                                                                   int(LightState.RED)))
+    in_red = u - g - y
+    cross = torch.where((in_red >= 1.0) & (in_red < r - 2.0), int(LightState.GREEN),
+                        torch.where((in_red >= r - 2.0) & (in_red < r - 1.0), int(LightState.YELLOW),
+                                    int(LightState.RED)))
+    none = torch.full_like(route, int(LightState.NONE))
+    return torch.where(rmap.inter_valid, route, none), torch.where(rmap.inter_valid, cross, none)
+
+
+def lane_of(d: torch.Tensor) -> torch.Tensor:
+    """Index of the forward lane containing d (0 next to the centre line); negative for oncoming."""
+    return torch.floor(-d / LANE_WIDTH).long()
+

@@ -1,0 +1,543 @@
+"""`World`: B driving environments stepped together as tensors, each with its own (scenario, seed).
+
+One step: validate and apply the ego's action (kinematic bicycle, sim.dynamics), advance the
+lights and every actor (sim.actors), detect collisions (SAT, sim.collision) of the ego with the
+actors and the barriers, measure the infractions (sim.metrics) and the scenario's record, and
+decide termination. Everything runs on the world's device with no per-actor Python loop and no
+host sync in `step`; host work (drawing episodes, packing tensors) happens only at reset.
+
+Termination: the route is complete, the ego collided (the episode ends at the first collision:
+what follows a crash is not driving data), or it left the road by more than OFF_ROAD_END m.
+Truncation: the scenario's time limit. Finished environments keep being stepped (cheaply) but
+their metrics freeze until `reset_envs`.
+
+Reward (for RL users of the gymnasium view): progress along the route in units of 10 m, minus 5
+per new collision, 3 per red-light run, 0.5 per step with a wheel off road, plus 1 on completing
+the route.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, is_dataclass
+
+import torch
+
+from e2edrive.core.constants import (
+    DT,
+    EGO_BOX_CENTER_X,
+    EGO_LENGTH,
+    EGO_REAR_OVERHANG,
+    EGO_WHEELBASE,
+    EGO_WIDTH,
+    LightState,
+    ObjectClass,
+)
+from e2edrive.core.geometry import se2_relative, wrap_angle
+from e2edrive.core.rig import CameraRig, make_rig
+from e2edrive.core.types import Action, Observation
+from e2edrive.sim.actors import (
+    Actors,
+    Behavior,
+    EgoFrenet,
+    SpinState,
+    actor_collisions,
+    actor_world_poses,
+    pack_actors,
+    step_actors,
+)
+from e2edrive.sim.collision import box_corners, obb_overlap, segment_box_overlap, time_to_collision
+from e2edrive.sim.dynamics import EgoState, step_ego
+from e2edrive.sim.map import (
+    RoadMap,
+    build_roadmap,
+    drivable_frenet,
+    frenet_to_world,
+    light_state,
+    world_to_frenet,
+)
+from e2edrive.sim.map.features import barrier_segments, lane_polylines
+from e2edrive.sim.map.nav import light_poses, nav_goal
+from e2edrive.sim.map.spec import STOP_LINE_SETBACK
+from e2edrive.sim.metrics import EpisodeResult, MetricsAccumulator, StepInfractions
+from e2edrive.sim.scenarios import EpisodeSpec, get_scenario
+from e2edrive.sim.scenarios.record import RecordAccumulator
+from e2edrive.sim.scene import GroundRaster, Scene
+
+OFF_ROAD_END = 2.5  # m beyond the road edge (past the barrier line) that ends the episode
+EGO_FRONT = EGO_LENGTH - EGO_REAR_OVERHANG  # m, rear axle to front bumper
+SPIN_BRAKE = -2.0  # m/s^2, the braking the spinout pass rule asks for
+
+
+@dataclass
+class StepOutput:
+    """Result of one World.step, (B,) each.
+
+    reward: float; terminated: episode ended by the world (route done, collision, far off road);
+    truncated: time limit; done: terminated | truncated (sticky until reset_envs);
+    infractions: what the metrics saw this step.
+    """
+
+    reward: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    done: torch.Tensor
+    infractions: StepInfractions
+
+
+def _assign(dst, src, idx: torch.Tensor) -> None:
+    """dst.field[idx] = src.field for every tensor field, recursing into dataclasses."""
+    for f in fields(dst):
+        a, b = getattr(dst, f.name), getattr(src, f.name)
+        if isinstance(a, torch.Tensor) and a.dim() > 0:
+            a[idx] = b.to(a.dtype)
+        elif is_dataclass(a):
+            _assign(a, b, idx)
+
+
+class World:
+    """B environments; env b drives scenario scenarios[b] with seed seeds[b].
+
+    min_actors pads every episode with parked cars on the far shoulder up to that many actors
+    (benchmark load; it changes the episodes, so leave 0 for evaluation).
+    """
+
+    def __init__(
+        self,
+        scenarios: list[str],
+        seeds: list[int],
+        device: torch.device | str = "cpu",
+        rig: CameraRig | None = None,
+        min_actors: int = 0,
+        substeps: int = 4,
+    ):
+        if len(scenarios) != len(seeds) or not scenarios:
+            raise ValueError(
+                f"need one scenario per seed, got {len(scenarios)} scenarios and {len(seeds)} seeds"
+            )
+        self.device = torch.device(device)
+        self.rig = rig or make_rig()
+        self.min_actors, self.substeps = min_actors, substeps
+        self.B = len(seeds)
+        self.reset(scenarios, seeds)
+
+    # ---------------------------------------------------------------- episodes
+    def _specs(self, scenarios: list[str], seeds: list[int]) -> list[EpisodeSpec]:
+        specs = []
+        for name, seed in zip(scenarios, seeds):
+            spec = get_scenario(name).sample(int(seed))
+            if self.min_actors > len(spec.actors):
+                from e2edrive.sim.scenarios.base import fill_parked
+
+                spec.actors = spec.actors + fill_parked(spec, self.min_actors - len(spec.actors))
+            specs.append(spec)
+        return specs
+
+    def _build(self, specs: list[EpisodeSpec]) -> dict:
+        dev = self.device
+        rmap = build_roadmap([s.road for s in specs], dev)
+        barriers, barrier_valid = barrier_segments(rmap)
+        f32 = dict(device=dev, dtype=torch.float32)
+        ego_s = torch.tensor([s.ego_s for s in specs], **f32)
+        route_d = torch.tensor([s.ego_d for s in specs], **f32)
+        xy, yaw = frenet_to_world(rmap, ego_s, route_d)
+        pose = torch.cat([xy, yaw[:, None]], -1)
+        ego = EgoState.from_pose(pose, torch.tensor([s.ego_speed for s in specs], **f32))
+        slot = torch.tensor([s.spin_slot for s in specs], device=dev, dtype=torch.long)
+        return dict(
+            rmap=rmap,
+            barriers=barriers,
+            barrier_valid=barrier_valid,
+            ego=ego,
+            ego_s=ego_s,
+            ego_d=route_d.clone(),
+            route_d=route_d,
+            actors=pack_actors([s.actors for s in specs], dev),
+            spin=SpinState.empty(slot),
+            start_s=ego_s.clone(),
+            route_end_s=torch.tensor([s.route_end_s for s in specs], **f32),
+            max_steps=torch.tensor([s.steps for s in specs], device=dev, dtype=torch.long),
+        )
+
+    def reset(self, scenarios: list[str] | None = None, seeds: list[int] | None = None) -> Observation:
+        """Start new episodes in every environment (defaults: the same scenarios and seeds again)."""
+        self.scenarios = list(scenarios if scenarios is not None else self.scenarios)
+        self.seeds = [int(s) for s in (seeds if seeds is not None else self.seeds)]
+        if len(self.scenarios) != self.B or len(self.seeds) != self.B:
+            raise ValueError(f"reset needs {self.B} scenarios and seeds")
+        self.specs = self._specs(self.scenarios, self.seeds)
+        for k, v in self._build(self.specs).items():
+            setattr(self, k, v)
+        dev, B = self.device, self.B
+        self.t = torch.zeros(B, device=dev)
+        self.steps = torch.zeros(B, dtype=torch.long, device=dev)
+        self.done = torch.zeros(B, dtype=torch.bool, device=dev)
+        self.first = torch.ones(B, dtype=torch.bool, device=dev)
+        self.prev_pose = self.ego.pose().clone()
+        self.last_action = torch.zeros(B, 2, device=dev)
+        self.metrics = MetricsAccumulator(B, dev, route_length=self.route_end_s - self.start_s)
+        self.record = RecordAccumulator(B, dev)
+        self.has_spin = any(s.spin_slot >= 0 for s in self.specs)
+        self._raster: GroundRaster | None = None
+        self._lines = None
+        self._refresh_derived()
+        return self.observation()
+
+    def reset_envs(self, mask: torch.Tensor | list[int], pairs: list[tuple[str, int]]) -> None:
+        """Start new episodes (scenario, seed) in the environments of mask (B,) bool or an index
+        list, in order; the other environments are untouched (streams of episodes, autoreset)."""
+        idx = torch.as_tensor(mask, device=self.device)
+        idx = idx.nonzero().flatten() if idx.dtype == torch.bool else idx.long()
+        if idx.numel() != len(pairs):
+            raise ValueError(f"{idx.numel()} environments to reset but {len(pairs)} (scenario, seed) pairs")
+        if idx.numel() == 0:
+            return
+        names, seeds = [p[0] for p in pairs], [int(p[1]) for p in pairs]
+        new_specs = self._specs(names, seeds)
+        built = self._build(new_specs)
+        for k, v in built.items():
+            cur = getattr(self, k)
+            if isinstance(cur, torch.Tensor):
+                cur[idx] = v
+            else:
+                _assign(cur, v, idx)
+        for j, b in enumerate(idx.tolist()):
+            self.scenarios[b], self.seeds[b], self.specs[b] = names[j], seeds[j], new_specs[j]
+        m = torch.zeros(self.B, dtype=torch.bool, device=self.device)
+        m[idx] = True
+        self.t.masked_fill_(m, 0.0)
+        self.steps.masked_fill_(m, 0)
+        self.done.masked_fill_(m, False)
+        self.first |= m
+        self.prev_pose[idx] = self.ego.pose()[idx]
+        self.last_action[idx] = 0.0
+        self.metrics.reset(m, self.route_end_s - self.start_s)
+        self.record.reset(m)
+        self.has_spin = any(s.spin_slot >= 0 for s in self.specs)
+        self._raster, self._lines = None, None
+        self._refresh_derived()
+
+    # ---------------------------------------------------------------- state helpers
+    def _refresh_derived(self) -> None:
+        """Quantities derived from the state that the step, the expert and the scene share."""
+        self.route_light, self.cross_light = light_state(self.rmap, self.t)
+        self.actor_pose, self.actor_vel = actor_world_poses(self.actors, self.rmap, self.spin)
+        ref_yaw = frenet_to_world(self.rmap, self.ego_s, self.ego_d)[1]
+        self.ego_dpsi = wrap_angle(self.ego.yaw - ref_yaw)
+
+    def ego_frenet(self) -> EgoFrenet:
+        c = torch.cos(self.ego_dpsi)
+        return EgoFrenet(
+            s=self.ego_s + EGO_BOX_CENTER_X * c,
+            d=self.ego_d,
+            s_dot=self.ego.speed * c,
+            front_s=self.ego_s + EGO_FRONT * c,
+            rear_s=self.ego_s - EGO_REAR_OVERHANG * c,
+        )
+
+    def ego_box(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3) box pose and (B, 2) size of the ego."""
+        size = torch.tensor([EGO_LENGTH, EGO_WIDTH], device=self.device).expand(self.B, 2)
+        return self.ego.box_pose(), size
+
+    # ---------------------------------------------------------------- step
+    def step(self, action: Action) -> StepOutput:
+        """Advance every environment by DT. NaN/inf actions raise ValueError naming the
+        environments; out-of-range actions are clipped to the actuator limits (documented)."""
+        act = action.validated(clip=True)
+        act = Action(act.steer.to(self.device).float(), act.accel.to(self.device).float())
+        active = ~self.done
+        B, dev = self.B, self.device
+        spin_active_before = self.spin.active.clone()
+        no_impact_before = torch.isinf(self.spin.first_impact_t)
+        front_before = self.ego_frenet().front_s
+        s_before = self.ego_s
+
+        self.prev_pose = self.ego.pose()
+        self.ego = step_ego(self.ego, act, DT, self.substeps)
+        xy = torch.stack([self.ego.x, self.ego.y], -1)[:, None]
+        s, d, _ = world_to_frenet(self.rmap, xy, self.ego_s[:, None])
+        self.ego_s, self.ego_d = s[:, 0], d[:, 0]
+        t_prev = self.t
+        self.t = self.t + DT
+        self.steps = self.steps + 1
+        self.last_action = act.as_tensor()
+        self.first = torch.zeros_like(self.first)
+        ego_f = self.ego_frenet()
+
+        self.actors, self.spin = step_actors(
+            self.actors,
+            self.spin,
+            self.rmap,
+            ego_f,
+            t_prev,
+            self.route_light,
+            self.barriers,
+            self.barrier_valid,
+            self.has_spin,
+            DT,
+        )
+        self._refresh_derived()
+        a = self.actors
+
+        # collisions of the ego with actors and barriers
+        box, size = self.ego_box()
+        hit = obb_overlap(box[:, None], size[:, None], self.actor_pose, a.size) & a.valid  # (B, N)
+        cls = a.cls
+        is_vehicle = cls == int(ObjectClass.VEHICLE)
+        is_vru = (
+            (cls == int(ObjectClass.PEDESTRIAN))
+            | (cls == int(ObjectClass.CHICKEN))
+            | (cls == int(ObjectClass.GOOSE))
+        )
+        hit_barrier = (
+            segment_box_overlap(self.barriers, box[:, None], size[:, None]) & self.barrier_valid
+        ).any(-1)
+        col_vehicle = (hit & is_vehicle).any(-1)
+        col_vru = (hit & is_vru).any(-1)
+        col_static = (hit & ~is_vehicle & ~is_vru).any(-1) | hit_barrier
+        collided = col_vehicle | col_vru | col_static
+        # not at fault: only vehicles that ran into the ego from behind
+        rel = se2_relative(self.ego.pose()[:, None], self.actor_pose)  # (B, N, 3)
+        from_behind = (
+            is_vehicle & (rel[..., 0] < -EGO_REAR_OVERHANG) & (self.actors.speed > self.ego.speed[:, None])
+        )
+        at_fault = (hit & ~from_behind).any(-1) | hit_barrier
+        self.actors.crashed |= (actor_collisions(a, self.actor_pose) | hit) & a.valid
+
+        # off road: any box corner outside the drivable area (corners mapped to Frenet about the ego)
+        corners = box_corners(box, size)  # (B, 4, 2)
+        local = corners - xy
+        c, sn = torch.cos(self.ego.yaw - self.ego_dpsi), torch.sin(self.ego.yaw - self.ego_dpsi)
+        cs = self.ego_s[:, None] + c[:, None] * local[..., 0] + sn[:, None] * local[..., 1]
+        cd = self.ego_d[:, None] - sn[:, None] * local[..., 0] + c[:, None] * local[..., 1]
+        off_road = ~drivable_frenet(self.rmap, cs, cd).all(-1)
+        far_off = ~drivable_frenet(self.rmap, self.ego_s, self.ego_d, margin=OFF_ROAD_END)
+
+        # red light: the front bumper crossed the stop line while red
+        stop_s = self.rmap.inter_s[:, 0] - self.rmap.inter_half[:, 0] - STOP_LINE_SETBACK
+        crossed = (
+            (front_before < stop_s)
+            & (ego_f.front_s >= stop_s)
+            & self.rmap.inter_valid[:, 0]
+            & (self.ego_d < 0)
+        )
+        red_run = crossed & (self.route_light[:, 0] == int(LightState.RED))
+
+        progress = self.ego_s - s_before
+        done_route = self.ego_s >= self.route_end_s
+        completion = ((self.ego_s - self.start_s) / (self.route_end_s - self.start_s)).clamp(0, 1)
+        ttc = time_to_collision(
+            box[:, None],
+            size[:, None],
+            self.ego.box_velocity()[:, None],
+            self.actor_pose,
+            a.size,
+            self.actor_vel,
+            horizon=5.0,
+        )
+        ttc = torch.where(a.valid, ttc, torch.full_like(ttc, float("inf"))).amin(-1)
+        lat_acc = self.ego.speed * self.ego.yaw_rate
+        inf = StepInfractions(
+            col_vehicle,
+            col_vru,
+            col_static,
+            off_road,
+            red_run,
+            ttc,
+            progress,
+            self.ego.accel,
+            lat_acc,
+            self.ego.yaw_rate,
+        )
+        self.metrics.update(inf, active)
+
+        self.record.update(
+            active,
+            collided=collided,
+            at_fault=at_fault,
+            route_done=done_route,
+            route_completion=completion,
+            off_road=off_road,
+            red_light_run=red_run,
+            gap_ahead=self._gap_ahead(ego_f),
+            spin_braked=spin_active_before & no_impact_before & (act.accel <= SPIN_BRAKE),
+            spin_impact=self.spin.impacts > 0,
+            puddle_wheel=self._wheel_in_puddle(),
+            speed=self.ego.speed,
+            chicken_violation=self._chicken_violation(ego_f),
+            ped_violation=self._ped_violation(ego_f),
+        )
+
+        terminated = active & (done_route | collided | far_off)
+        truncated = active & ~terminated & (self.steps >= self.max_steps)
+        reward = (
+            progress / 10.0
+            - 5.0 * collided.float()
+            - 3.0 * red_run.float()
+            - 0.5 * off_road.float()
+            + done_route.float()
+        ) * active.float()
+        self.done = self.done | terminated | truncated
+        return StepOutput(reward, terminated, truncated, self.done.clone(), inf)
+
+    # ---------------------------------------------------------------- record signals
+    def _gap_ahead(self, ego_f: EgoFrenet) -> torch.Tensor:
+        a = self.actors
+        vehicle = a.valid & (a.cls == int(ObjectClass.VEHICLE)) & (a.direction > 0)
+        in_lane = (a.d - self.ego_d[:, None]).abs() < (a.size[..., 1] + EGO_WIDTH) / 2
+        gap = a.s - a.size[..., 0] / 2 - ego_f.front_s[:, None]
+        ok = vehicle & in_lane & (gap > -1.0)
+        return torch.where(ok, gap, torch.full_like(gap, float("inf"))).amin(-1)
+
+    def wheel_positions(self) -> torch.Tensor:
+        """(B, 4, 2) world xy of the four tyre contact points."""
+        lx = torch.tensor([0.0, 0.0, EGO_WHEELBASE, EGO_WHEELBASE], device=self.device)
+        ly = torch.tensor([0.8, -0.8, 0.8, -0.8], device=self.device)
+        c, s = torch.cos(self.ego.yaw)[:, None], torch.sin(self.ego.yaw)[:, None]
+        return torch.stack([self.ego.x[:, None] + c * lx - s * ly, self.ego.y[:, None] + s * lx + c * ly], -1)
+
+    def _wheel_in_puddle(self) -> torch.Tensor:
+        c, s = torch.cos(self.ego_dpsi)[:, None], torch.sin(self.ego_dpsi)[:, None]
+        lx = torch.tensor([0.0, 0.0, EGO_WHEELBASE, EGO_WHEELBASE], device=self.device)
+        ly = torch.tensor([0.8, -0.8, 0.8, -0.8], device=self.device)
+        ws = self.ego_s[:, None] + c * lx - s * ly  # (B, 4) wheel Frenet coordinates
+        wd = self.ego_d[:, None] + s * lx + c * ly
+        p = self.rmap.puddle  # (B, Q, 4)
+        u = (ws[:, :, None] - p[:, None, :, 0]) / p[:, None, :, 2]
+        v = (wd[:, :, None] - p[:, None, :, 1]) / p[:, None, :, 3]
+        return ((u**2 + v**2 <= 1.0) & self.rmap.puddle_valid[:, None]).flatten(1).any(-1)
+
+    def pending_chickens(self) -> torch.Tensor:
+        """(B, N) chickens that still have to cross the ego's lanes (incl. those waiting at the kerb)."""
+        a = self.actors
+        chicken = a.valid & (a.cls == int(ObjectClass.CHICKEN)) & (a.vd != 0) & ~a.walk_done
+        wr = self.rmap.width_right[:, None]
+        not_past = torch.where(a.vd > 0, a.d - a.size[..., 1] / 2 < 0.3, a.d + a.size[..., 1] / 2 > -wr - 0.3)
+        return chicken & not_past
+
+    def _chicken_violation(self, ego_f: EgoFrenet) -> torch.Tensor:
+        a = self.actors
+        spans = (ego_f.front_s[:, None] > a.s - 0.5) & (ego_f.rear_s[:, None] < a.s + 0.5)
+        return (self.pending_chickens() & spans).any(-1)
+
+    def _ped_violation(self, ego_f: EgoFrenet) -> torch.Tensor:
+        a = self.actors
+        ped = a.valid & (a.cls == int(ObjectClass.PEDESTRIAN))
+        along = (ego_f.front_s[:, None] > a.s - a.size[..., 0] / 2) & (
+            ego_f.rear_s[:, None] < a.s + a.size[..., 0] / 2
+        )
+        clearance = (a.d - self.ego_d[:, None]).abs() - EGO_WIDTH / 2 - a.size[..., 1] / 2
+        from e2edrive.sim.scenarios.obstacles import PED_CLEARANCE, PED_SLOW
+
+        close = ped & along & (clearance < PED_CLEARANCE)
+        return (close & (self.ego.speed[:, None] > PED_SLOW)).any(-1)
+
+    # ---------------------------------------------------------------- views
+    def observation(self, images: torch.Tensor | None = None) -> Observation:
+        """What the policy sees. Without images (state-only use, benchmarks) `images` is an empty
+        (B, 0, 3, H, W) uint8 tensor and `camera_valid` is (B, 0): a camera policy must be given
+        a renderer's images, a state policy reads speed, odometry and the navigation goal."""
+        B, dev = self.B, self.device
+        if images is None:
+            images = torch.zeros(B, 0, 3, self.rig.height, self.rig.width, dtype=torch.uint8, device=dev)
+            cam_valid = torch.zeros(B, 0, dtype=torch.bool, device=dev)
+        else:
+            cam_valid = torch.ones(B, images.shape[1], dtype=torch.bool, device=dev)
+        odom = se2_relative(self.prev_pose, self.ego.pose())
+        return Observation(
+            images=images,
+            rig=self.rig,
+            speed=self.ego.speed.clone(),
+            accel=self.ego.accel.clone(),
+            yaw_rate=self.ego.yaw_rate.clone(),
+            steer=self.ego.steer.clone(),
+            odom=odom,
+            nav=nav_goal(self.rmap, self.ego.pose(), self.ego_s, self.route_d),
+            first=self.first.clone(),
+            camera_valid=cam_valid,
+        )
+
+    def ground_raster(self) -> GroundRaster:
+        if self._raster is None:
+            from e2edrive.sim.map.raster import build_ground_raster
+
+            self._raster = build_ground_raster(self.rmap)
+        return self._raster
+
+    def scene(self) -> Scene:
+        """The renderer's and label maker's view of the current instant (world frame)."""
+        if self._lines is None:
+            self._lines = lane_polylines(self.rmap)
+        lines, ltype, lvalid = self._lines
+        pos, yaw, approach = light_poses(self.rmap)
+        n_i = self.rmap.inter_s.shape[1]
+        route = self.route_light.repeat_interleave(4, 1)
+        cross = self.cross_light.repeat_interleave(4, 1)
+        state = torch.where((approach < 2)[None], route, cross)
+        lvalid_l = self.rmap.inter_valid.repeat_interleave(4, 1)
+        ego_f = self.ego_frenet()
+        stop_s = self.rmap.inter_s[:, 0] - self.rmap.inter_half[:, 0] - STOP_LINE_SETBACK
+        ahead = (
+            self.rmap.inter_valid[:, 0] & (stop_s - ego_f.front_s > -0.5) & (stop_s - ego_f.front_s < 80.0)
+        )
+        ego_light = torch.where(ahead, self.route_light[:, 0], torch.full_like(self.route_light[:, 0], 0))
+        ego_idx = torch.where(ahead, torch.zeros_like(ego_light), torch.full_like(ego_light, -1))
+        spec_f = [(s.sun_dir, s.ambient, s.fog) for s in self.specs]
+        dev = self.device
+        assert n_i == 1 or True
+        return Scene(
+            ground=self.ground_raster(),
+            ego_pose=self.ego.pose(),
+            ego_velocity=self.ego.velocity(),
+            obj_pose=self.actor_pose,
+            obj_size=self.actors.size,
+            obj_velocity=self.actor_vel,
+            obj_class=self.actors.cls,
+            obj_color=self.actors.color,
+            obj_valid=self.actors.valid,
+            barriers=self.barriers,
+            barrier_valid=self.barrier_valid,
+            light_pos=pos,
+            light_yaw=yaw,
+            light_state=state,
+            light_valid=lvalid_l,
+            ego_light=ego_light,
+            ego_light_index=ego_idx,
+            lane_lines=lines,
+            lane_line_type=ltype,
+            lane_line_valid=lvalid,
+            sun_dir=torch.tensor([f[0] for f in spec_f], device=dev, dtype=torch.float32),
+            ambient=torch.tensor([f[1] for f in spec_f], device=dev, dtype=torch.float32),
+            fog=torch.tensor([f[2] for f in spec_f], device=dev, dtype=torch.float32),
+        )
+
+    def expert(self, style=None):
+        """The privileged expert's output for the current state (sim.expert)."""
+        from e2edrive.sim.expert import expert_drive
+
+        return expert_drive(self, style)
+
+    def episode_results(self) -> list[EpisodeResult]:
+        """EpisodeResult of every environment's current episode, with its scenario's pass rule."""
+        passed = []
+        for b in range(self.B):
+            rec = self.record.record(b)
+            passed.append(bool(get_scenario(self.scenarios[b]).passed(self.specs[b], rec)))
+        return self.metrics.results(self.scenarios, self.seeds, passed)
+
+    def episode_records(self) -> list:
+        return [self.record.record(b) for b in range(self.B)]
+
+    @property
+    def num_envs(self) -> int:
+        return self.B
+
+    def map(self) -> RoadMap:
+        return self.rmap
+
+    def actor_state(self) -> Actors:
+        return self.actors
+
+    @property
+    def behavior_enum(self):
+        return Behavior

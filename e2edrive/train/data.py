@@ -1,0 +1,49 @@
+"""Opening training data: a recorded dataset directory, or `synthetic:N` clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from e2edrive.train.synthetic import SyntheticClips, cat_clips
+
+SYNTHETIC_PREFIX = "synthetic:"
+
+
+def open_dataset(spec: str, history: int, label_grids: bool = True):
+    """`DIR` -> data.dataset.DrivingDataset(DIR, history); `synthetic:N` -> N synthetic clips.
+
+    Errors name what is wrong: a missing directory, an empty dataset, a bad N."""
+    if spec.startswith(SYNTHETIC_PREFIX):
+        n = spec[len(SYNTHETIC_PREFIX):]
+        if not n.isdigit() or int(n) <= 0:
+            raise ValueError(f"--data {spec!r}: expected synthetic:N with N a positive integer")
+        return SyntheticClips(int(n), history, label_grids=label_grids)
+    from e2edrive.data.dataset import DrivingDataset
+
+    root = Path(spec)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset directory {root} does not exist (record one with `e2edrive collect`)")
+    dataset = DrivingDataset(root, history=history)
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {root} has no frames")
+    return dataset
+
+
+def collate_fn(dataset):
+    """The dataset's own collate if it has one (synthetic), else data.dataset.collate_clips."""
+    if isinstance(dataset, SyntheticClips):
+        return cat_clips
+    from e2edrive.data.dataset import collate_clips
+
+    return collate_clips
+
+
+def dataset_seed_pairs(dataset) -> list[tuple[str, int]]:
+    """(scenario, seed) of every episode in the dataset: stored in the checkpoint so that
+    evaluation can refuse to test on what the model was trained on."""
+    if hasattr(dataset, "seed_pairs"):
+        return dataset.seed_pairs()
+    index = getattr(dataset, "index", None)
+    if index is None:
+        return []
+    return sorted(set(zip(index["scenario"].to_pylist(), index["seed"].to_pylist())))
