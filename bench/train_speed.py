@@ -61,10 +61,14 @@ def measure(args: Args) -> dict:
             times.append(time.perf_counter() - t0)
     step_s = statistics.median(times)
     return {
-        "model": args.model, "preset": args.preset if args.model == "driving" else None,
-        "threads": args.threads, "batch_size": args.batch_size, "history": args.history,
+        "model": args.model,
+        "preset": args.preset if args.model == "driving" else None,
+        "threads": args.threads,
+        "batch_size": args.batch_size,
+        "history": args.history,
         "params": sum(p.numel() for p in model.parameters()),
-        "step_s_median": step_s, "samples_per_s": args.batch_size / step_s,
+        "step_s_median": step_s,
+        "samples_per_s": args.batch_size / step_s,
         "step_s_all": times,
     }
 
@@ -74,8 +78,10 @@ def main() -> None:
     r = measure(args)
     print("| model | preset | threads | batch x T | params | s/step (median) | samples/s |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| {r['model']} | {r['preset'] or '-'} | {r['threads']} | {r['batch_size']} x {r['history']} | "
-          f"{r['params'] / 1e6:.2f} M | {r['step_s_median']:.3f} | {r['samples_per_s']:.1f} |")
+    print(
+        f"| {r['model']} | {r['preset'] or '-'} | {r['threads']} | {r['batch_size']} x {r['history']} | "
+        f"{r['params'] / 1e6:.2f} M | {r['step_s_median']:.3f} | {r['samples_per_s']:.1f} |"
+    )
     if args.out:
         with open(args.out, "w") as f:
             json.dump(r, f, indent=2)

@@ -5,6 +5,7 @@ import torch
 
 from e2edrive.sim.collision import box_corners, obb_overlap, segment_box_overlap, time_to_collision
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 UNIT = torch.tensor([2.0, 2.0])  # a 2 m x 2 m box: half-extent 1
 
 
@@ -81,14 +82,33 @@ def test_sat_agrees_with_dense_point_sampling():
     assert not (inside & ~sat).any()  # a sampled point inside b is a certain overlap
 
 
-def test_broadcast_shapes_ego_vs_actors_and_pairs():
+@pytest.mark.parametrize("device", DEVICES)
+def test_broadcast_shapes_ego_vs_actors_and_pairs(device):
     B, N = 3, 5
-    ego, ego_size = torch.zeros(B, 1, 3), torch.tensor([4.7, 1.9]).expand(B, 1, 2)
-    xs = torch.arange(N, dtype=torch.float32) * 3.0  # actors at x = 0, 3, 6, 9, 12
-    actors = torch.stack([xs, torch.zeros(N), torch.zeros(N)], -1).expand(B, N, 3)
-    size = torch.tensor([4.0, 2.0, 1.5]).expand(B, N, 3)  # height column is ignored
+    ego, ego_size = (
+        torch.zeros(B, 1, 3, device=device),
+        torch.tensor([4.7, 1.9], device=device).expand(B, 1, 2),
+    )
+    xs = torch.arange(N, dtype=torch.float32, device=device) * 3.0  # actors at x = 0, 3, 6, 9, 12
+    actors = torch.stack([xs, torch.zeros_like(xs), torch.zeros_like(xs)], -1).expand(B, N, 3)
+    size = torch.tensor([4.0, 2.0, 1.5], device=device).expand(B, N, 3)  # height column is ignored
     hit = obb_overlap(ego, ego_size, actors, size)
-    assert hit.shape == (B, N)
+    assert hit.shape == (B, N) and hit.device.type == device
+    # ego against barriers (B, M, 4): the world's static-collision check
+    barriers = torch.tensor([[-10.0, 0.9, 10.0, 0.9], [-10.0, 0.96, 10.0, 0.96]], device=device).expand(
+        B, 2, 4
+    )
+    assert segment_box_overlap(barriers, ego, ego_size).tolist() == [[True, False]] * B
+    ttc = time_to_collision(
+        ego,
+        ego_size,
+        torch.tensor([5.0, 0.0], device=device),
+        actors,
+        size,
+        torch.zeros_like(actors[..., :2]),
+    )
+    # actor 2 at x = 6: gap 6 - 2 - 2.35 = 1.65 m at 5 m/s
+    assert ttc.shape == (B, N) and ttc[0, 2].item() == pytest.approx(0.33, rel=1e-5)
     # ego reaches x = 2.35, an actor at x reaches back to x - 2: overlap iff x <= 4.35
     assert hit[0].tolist() == [True, True, False, False, False]
     pair = obb_overlap(actors[:, :, None], size[:, :, None], actors[:, None], size[:, None])

@@ -181,6 +181,13 @@ def test_corrupt_and_truncated_shards_name_the_file(recorded, tmp_path):
     assert sorted(skipping.corrupt) == [eps[1], eps[2]] and skipping.episodes == [eps[0], eps[3]]
     assert all(skipping[k].meta[0, 0].item() in (eps[0], eps[3]) for k in range(len(skipping)))
 
+    part = root / "index" / f"{eps[0]:06d}.parquet"  # a damaged index part
+    part.write_bytes(part.read_bytes()[:50])
+    with pytest.raises(DatasetFormatError, match=f"index part {part} is unreadable"):
+        DrivingDataset(root)
+    with pytest.warns(UserWarning, match="skipping unreadable index part"), pytest.warns(UserWarning, match="2 corrupt"):
+        assert DrivingDataset(root, skip_corrupt=True).episodes == [eps[3]]
+
 
 _KILL_SCRIPT = """
 import sys, torch

@@ -1,15 +1,14 @@
 """The collect loop: every (scenario, seed) job recorded exactly once, with its own length, while
-environments finish at different steps and restart on the next job; noise reproducible per seed."""
+environments finish at different steps and restart on the next job."""
 
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 
 import e2edrive.commands.collect as collect_cmd
-from e2edrive.core.constants import MAX_STEER
 from e2edrive.core.rig import make_rig
+from e2edrive.core.types import Action
 from e2edrive.data.dataset import DrivingDataset
 from e2edrive.data.format import INFRACTIONS
 from e2edrive.data.synthetic import synthetic_step
@@ -40,7 +39,7 @@ class FakeWorld:
         return obs
 
     def expert(self):
-        return None
+        return SimpleNamespace(action=Action.from_tensor(self._labels.expert_action))
 
     def step(self, action):
         self.last_action = action
@@ -68,7 +67,7 @@ def fake_sim(monkeypatch):
     monkeypatch.setattr(world_mod, "World", make_world)
     monkeypatch.setattr(renderer_mod, "Renderer", lambda rig, device: SimpleNamespace(
         render=lambda scene: SimpleNamespace(rgb=None)))
-    monkeypatch.setattr(collect_cmd, "_labels", lambda world, render, expert, rig: world._labels)
+    monkeypatch.setattr(collect_cmd, "_frame_labels", lambda scene, render, expert: worlds[-1]._labels)
     return worlds
 
 
@@ -88,20 +87,6 @@ def test_collect_records_every_job_once(tmp_path, fake_sim):
         assert ts == list(range(_length(seed)))
     assert all(r["ego_x"] == r["seed"] and r["ego_y"] == r["t"] for r in table)  # frames belong to their job
     assert table[0]["tags"] == ["driver=expert", "noise=0.0", "noise_accel=0.0"]
-
-
-def test_noise_is_per_episode_and_clipped():
-    cfg = collect_cmd.CollectConfig(out="unused", noise=0.1, noise_accel=0.5)
-    expert = torch.tensor([[0.0, 0.0], [MAX_STEER, 0.0]])
-    rngs = {0: np.random.default_rng(7), 1: np.random.default_rng(8)}
-    a = collect_cmd._executed_action(expert, cfg, rngs, torch.tensor([True, True]))
-    want0 = np.random.default_rng(7).normal(0.0, 1.0, 2) * [0.1, 0.5]
-    assert a.steer[0].item() == pytest.approx(want0[0], abs=1e-6)
-    assert a.accel[0].item() == pytest.approx(want0[1], abs=1e-6)
-    assert abs(a.steer[1].item()) <= MAX_STEER + 1e-7  # clipped at the actuator limit
-    no_noise = collect_cmd.CollectConfig(out="x")
-    clean = collect_cmd._executed_action(expert, no_noise, rngs, torch.ones(2, dtype=bool))
-    assert torch.equal(clean.as_tensor(), expert)
 
 
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):

@@ -8,6 +8,7 @@ from e2edrive.core.types import Action
 from e2edrive.sim.dynamics import EgoState, arc_step, step_ego, travel
 
 L = EGO_WHEELBASE
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _state(speed, steer=0.0, B=1):
@@ -101,14 +102,17 @@ def test_nan_action_raises_clearly():
         _state(-1.0)
 
 
-def test_mixed_batch_matches_single_runs():
+@pytest.mark.parametrize("device", DEVICES)
+def test_mixed_batch_matches_single_runs(device):
     B = 4
     pose = torch.tensor([[0.0, 0.0, 0.0], [5.0, -2.0, 1.0], [1.0, 1.0, -2.5], [0.0, 3.0, 3.1]])
     speed = torch.tensor([0.0, 10.0, 3.0, 25.0])
     act = Action(torch.tensor([0.2, -0.5, 0.6, 0.0]), torch.tensor([2.0, -8.0, 0.5, -1.0]))
-    s = EgoState.from_pose(pose, speed)
+    s = EgoState.from_pose(pose.to(device), speed.to(device))
     for _ in range(7):
-        s = step_ego(s, act)
+        s = step_ego(s, Action(act.steer.to(device), act.accel.to(device)))
+    assert s.x.device.type == device
+    s = s.to("cpu")
     for b in range(B):
         sb = EgoState.from_pose(pose[b : b + 1], speed[b : b + 1])
         for _ in range(7):
@@ -128,6 +132,13 @@ def test_substeps_converge_and_rate_limited_turn_is_consistent():
         outs.append(s.pose())
     assert torch.allclose(outs[1], outs[2], atol=2e-3)
     assert (outs[0] - outs[2]).abs().max() > (outs[1] - outs[2]).abs().max()
+
+
+def test_where_selects_per_environment():
+    a = EgoState.from_pose(torch.zeros(3, 3), speed=1.0)
+    b = EgoState.from_pose(torch.ones(3, 3), speed=2.0)
+    c = a.where(torch.tensor([True, False, True]), b)
+    assert c.speed.tolist() == [1.0, 2.0, 1.0] and c.x.tolist() == [0.0, 1.0, 0.0]
 
 
 def test_box_pose_and_velocity():

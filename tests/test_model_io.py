@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from e2edrive.core.rig import DEFAULT_MOUNTS, make_rig
-from e2edrive.model.checkpoint import load_checkpoint, save_checkpoint
+from e2edrive.model.checkpoint import config_to_dict, load_checkpoint, save_checkpoint
 from e2edrive.model.config import make_config
 from e2edrive.model.driving_model import DrivingModel
 from e2edrive.model.registry import MODELS, get_model_class
@@ -65,7 +65,7 @@ def test_checkpoint_round_trip(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.json", "model.safetensors"]  # no temp
     loaded = load_checkpoint(tmp_path / "ck", expect_model="driving", rig=make_rig(),
                              expect_config=make_config("tiny")).eval()
-    assert isinstance(loaded, DrivingModel) and loaded.config == m.config
+    assert isinstance(loaded, DrivingModel) and config_to_dict(loaded.config) == config_to_dict(m.config)
     with torch.no_grad():
         out = loaded(clip.obs)
     assert torch.equal(out.action, ref.action) and torch.equal(out.occupancy, ref.occupancy)

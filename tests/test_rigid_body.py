@@ -12,6 +12,7 @@ from e2edrive.sim.rigid_body import (
     step_rigid_body,
 )
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 WALL_X5 = torch.tensor([[[5.0, -20.0, 5.0, 20.0]]])  # (1, 1, 4) a barrier along x = 5
 
 
@@ -148,7 +149,7 @@ def test_spinout_spins_hits_barrier_and_energy_never_increases():
     assert s.yaw_rate.tolist() == pytest.approx([0.8, 0.0])
     assert p.mu_rear.tolist() == pytest.approx([0.15, 0.9]) and p.wheels_locked.tolist() == [True, False]
     ke = kinetic_energy(s, p)
-    first_hit, max_yaw = None, 0.0
+    first_hit, max_yaw, n_hits = None, 0.0, 0
     for k in range(80):
         s, hit = step_rigid_body(s, p, barriers)
         new = kinetic_energy(s, p)
@@ -156,26 +157,48 @@ def test_spinout_spins_hits_barrier_and_energy_never_increases():
         ke = new
         if hit[0] and first_hit is None:
             first_hit = k
+        n_hits += int(hit[0])
         assert not hit[1]
         max_yaw = max(max_yaw, abs(s.yaw[0].item()))
     assert first_hit is not None and first_hit < 30  # hits the barrier within 3 s
+    assert n_hits <= 3  # scraping along the barrier afterwards is contact, not a stream of impacts
     assert max_yaw > math.pi  # it spun round (the barrier then turns it partly back)
     assert math.hypot(s.vx[0].item(), s.vy[0].item()) < 0.5  # and slid to rest
     assert s.y[0].item() < 2.6  # on the road side of the barrier
     assert s.vx[1].item() == pytest.approx(25.0 - 0.01 * G * 8.5, rel=1e-4)  # the other one drove on
 
 
-def test_batched_actors_and_invalid_barriers():
+def test_rolling_spinout_with_panic_steer_and_brake_dissipates():
+    # the world's variant: wheels keep rolling, the driver steers into the spin and brakes
+    p = RigidBodyParams(mu_rear=torch.tensor([0.9]), wheels_locked=torch.tensor([False]))
+    s = RigidBodyState.from_pose(torch.zeros(1, 3), speed=20.0)
+    barriers = torch.tensor([[[-50.0, 5.5, 300.0, 5.5], [-50.0, -5.5, 300.0, -5.5]]])
+    s, p = lose_traction(s, p, torch.tensor([True]), yaw_kick=0.9, mu_rear=0.12, lock_wheels=False)
+    ke, hits = kinetic_energy(s, p), []
+    for k in range(80):
+        s, hit = step_rigid_body(s, p, barriers, steer=torch.tensor([0.12]), brake=torch.tensor([2.0]))
+        new = kinetic_energy(s, p)
+        assert (new <= ke * (1 + 1e-5) + 1e-3).all(), f"energy grew at step {k}"
+        ke = new
+        hits.append(bool(hit))
+    assert any(hits) and sum(hits) <= 3
+    assert abs(s.y.item()) + 0.95 <= 5.5 + 1e-3  # never ends up through a barrier
+    assert ke.item() < 1e-3 * 0.5 * 1500 * 20**2
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_batched_actors_and_invalid_barriers(device):
     B, N = 2, 3
-    s = RigidBodyState.from_pose(torch.zeros(B, N, 3), speed=10.0)
+    s = RigidBodyState.from_pose(torch.zeros(B, N, 3, device=device), speed=10.0)
     p = RigidBodyParams(mu_front=0.0, mu_rear=0.0, restitution=1.0)
-    barriers = WALL_X5.expand(B, 1, 4)
-    valid = torch.tensor([[True], [False]])
-    hit_any = torch.zeros(B, N, dtype=torch.bool)
+    barriers = WALL_X5.expand(B, 1, 4).to(device)
+    valid = torch.tensor([[True], [False]], device=device)
+    hit_any = torch.zeros(B, N, dtype=torch.bool, device=device)
     for _ in range(6):
         s, hit = step_rigid_body(s, p, barriers, barrier_valid=valid)
-        assert hit.shape == (B, N)
+        assert hit.shape == (B, N) and hit.device.type == device
         hit_any |= hit
+    s, hit_any = s.to("cpu"), hit_any.cpu()
     assert hit_any[0].all() and not hit_any[1].any()
     assert torch.allclose(s.vx[0], torch.full((N,), -10.0), rtol=1e-5)  # elastic
     assert torch.allclose(s.vx[1], torch.full((N,), 10.0))

@@ -21,16 +21,29 @@ from e2edrive.train.synthetic import SyntheticClips
 
 
 def _cfg(tmp_path, **kw) -> TrainConfig:
-    base = dict(data="synthetic:64", out=str(tmp_path / "run"), model="probe", epochs=2, batch_size=8,
-                checkpoint_every=1000, log_every=1, progress=False, lr=3e-3, warmup_steps=2)
+    base = dict(
+        data="synthetic:64",
+        out=str(tmp_path / "run"),
+        model="probe",
+        epochs=2,
+        batch_size=8,
+        checkpoint_every=1000,
+        log_every=1,
+        progress=False,
+        lr=3e-3,
+        warmup_steps=2,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def test_training_lowers_the_validation_loss_and_writes_a_checkpoint(tmp_path):
     small = make_rig(height=8, width=16)
-    state = train(_cfg(tmp_path, epochs=6), dataset=SyntheticClips(64, rig=small, label_grids=False),
-                  val_dataset=SyntheticClips(32, rig=small, label_grids=False))
+    state = train(
+        _cfg(tmp_path, epochs=6),
+        dataset=SyntheticClips(64, rig=small, label_grids=False),
+        val_dataset=SyntheticClips(32, rig=small, label_grids=False),
+    )
     assert state.step == 6 * 64 // 8 and state.epoch == 6
     first, last = state.history[0], state.history[-1]
     assert last["steer_err"] < 0.6 * first["steer_err"] and last["l2_2s"] < first["l2_2s"]
@@ -67,10 +80,25 @@ def test_plan_horizons_map_to_pose_indices():
 def _labels(plan: torch.Tensor, action: torch.Tensor) -> Labels:
     B = plan.shape[0]
     z = torch.zeros(B)
-    return Labels(occupancy=z, flow=z, boxes=z, box_class=z, box_valid=z, lanes=z, lane_polylines=z,
-                  lane_polyline_type=z, lane_polyline_valid=z, drivable=z,
-                  traffic_light=torch.tensor([1, 2]), depth=z, semantics=z, expert_plan=plan,
-                  expert_speed=torch.full((B,), 10.0), expert_action=action, reason=torch.tensor([0, 3]))
+    return Labels(
+        occupancy=z,
+        flow=z,
+        boxes=z,
+        box_class=z,
+        box_valid=z,
+        lanes=z,
+        lane_polylines=z,
+        lane_polyline_type=z,
+        lane_polyline_valid=z,
+        drivable=z,
+        traffic_light=torch.tensor([1, 2]),
+        depth=z,
+        semantics=z,
+        expert_plan=plan,
+        expert_speed=torch.full((B,), 10.0),
+        expert_action=action,
+        reason=torch.tensor([0, 3]),
+    )
 
 
 def test_open_loop_metrics_on_a_worked_example():
@@ -78,8 +106,12 @@ def test_open_loop_metrics_on_a_worked_example():
     pred = expert.clone()
     pred[0, 4, :2] = torch.tensor([3.0, 4.0])  # sample 0 is 5 m off at 1 s
     pred[1, 9, :2] = torch.tensor([6.0, 8.0])  # sample 1 is 10 m off at 2 s
-    out = DrivingOutput(action=torch.tensor([[0.1, 1.0], [0.0, -2.0]]), plan=pred, speed=torch.tensor([10.0, 12.0]),
-                        traffic_light=torch.tensor([[0, 5.0, 0, 0], [0, 5.0, 0, 0]]))
+    out = DrivingOutput(
+        action=torch.tensor([[0.1, 1.0], [0.0, -2.0]]),
+        plan=pred,
+        speed=torch.tensor([10.0, 12.0]),
+        traffic_light=torch.tensor([[0, 5.0, 0, 0], [0, 5.0, 0, 0]]),
+    )
     m = OpenLoopMetrics()
     m.update(out, _labels(expert, torch.zeros(2, 2)))
     r = m.compute()
@@ -142,8 +174,24 @@ def test_a_corrupt_trainer_state_is_reported(tmp_path):
 
 def test_cli_trains_and_reports_errors(tmp_path, capsys):
     out = str(tmp_path / "cli")
-    assert train_main(["--data", "synthetic:16", "--out", out, "--model", "probe", "--epochs", "1",
-                       "--batch-size", "8", "--no-progress"]) == 0
+    assert (
+        train_main(
+            [
+                "--data",
+                "synthetic:16",
+                "--out",
+                out,
+                "--model",
+                "probe",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "trained 2 steps" in capsys.readouterr().out
     assert train_main(["--data", "synthetic:16", "--out", out, "--model", "probe", "--no-progress"]) == 2
     assert "--resume" in capsys.readouterr().err

@@ -16,9 +16,29 @@ REPO = Path(__file__).resolve().parents[1]
 def test_torchrun_two_processes_on_cpu(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     out = tmp_path / "run"
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "e2edrive.cli", "train",
-           "--data", "synthetic:32", "--val-data", "synthetic:8", "--model", "probe", "--out", str(out),
-           "--epochs", "2", "--batch-size", "4", "--no-progress", "--device", "cpu"]
+    cmd = [
+        str(torchrun),
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "e2edrive.cli",
+        "train",
+        "--data",
+        "synthetic:32",
+        "--val-data",
+        "synthetic:8",
+        "--model",
+        "probe",
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

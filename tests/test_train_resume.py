@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from e2edrive.core.rig import make_rig
 from e2edrive.train.checkpoint import find_checkpoint, load_model_weights, load_trainer_state
 from e2edrive.train.config import TrainConfig
 from e2edrive.train.loop import train
-from e2edrive.core.rig import make_rig
 from e2edrive.train.synthetic import ProbePolicy, SyntheticClips
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,8 +28,19 @@ class Killed(Exception):
 
 
 def _cfg(out, **kw) -> TrainConfig:
-    base = dict(data="synthetic:48", out=str(out), model="probe", epochs=3, batch_size=8,
-                checkpoint_every=4, log_every=1, progress=False, lr=3e-3, warmup_steps=3, seed=5)
+    base = dict(
+        data="synthetic:48",
+        out=str(out),
+        model="probe",
+        epochs=3,
+        batch_size=8,
+        checkpoint_every=4,
+        log_every=1,
+        progress=False,
+        lr=3e-3,
+        warmup_steps=3,
+        seed=5,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -83,13 +94,34 @@ def test_resume_after_an_exception_at_step_k_is_bit_exact(tmp_path, kill_at, ref
 @pytest.mark.slow  # three CLI processes: ~15 s
 def test_resume_after_sigkill_of_the_cli_is_bit_exact(tmp_path):
     """A real process killed with SIGKILL at a random point after its first checkpoint."""
-    args = ["--data", "synthetic:48", "--model", "probe", "--epochs", "3", "--batch-size", "8",
-            "--checkpoint-every", "2", "--no-progress", "--seed", "5", "--lr", "0.003", "--warmup-steps", "3"]
+    args = [
+        "--data",
+        "synthetic:48",
+        "--model",
+        "probe",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--checkpoint-every",
+        "2",
+        "--no-progress",
+        "--seed",
+        "5",
+        "--lr",
+        "0.003",
+        "--warmup-steps",
+        "3",
+    ]
     cmd = [sys.executable, "-m", "e2edrive.cli", "train"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run(cmd + args + ["--out", str(tmp_path / "ref")], check=True, env=env, capture_output=True)
-    proc = subprocess.Popen(cmd + args + ["--out", str(tmp_path / "run")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd + args + ["--out", str(tmp_path / "run")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while find_checkpoint(tmp_path / "run") is None and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)
@@ -97,5 +129,7 @@ def test_resume_after_sigkill_of_the_cli_is_bit_exact(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert find_checkpoint(tmp_path / "run") is not None, "the run ended before writing its first checkpoint"
-    subprocess.run(cmd + args + ["--out", str(tmp_path / "run"), "--resume"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        cmd + args + ["--out", str(tmp_path / "run"), "--resume"], check=True, env=env, capture_output=True
+    )
     _assert_bit_equal(_params(tmp_path / "ref"), _params(tmp_path / "run"))

@@ -5,11 +5,11 @@
     e2edrive collect --scenario cut_in,follow_lead --seeds 100:110 --noise 0.05 --out runs/dart
 
 Jobs are every (scenario, seed) pair; num_envs of them run at once and a finished environment
-starts the next job (streams of episodes). With --noise the executed steering is perturbed
-(Gaussian, per step) while the recorded label stays the expert's clean corrective action: DART-style
-noise injection, so the data shows how to recover from the drift a learned policy will cause.
-The noise of episode (scenario, seed) is drawn from its own seed, so it does not depend on
-num_envs. A collect killed at any time leaves a dataset with every episode finished before it.
+starts the next job (streams of episodes). With --noise the executed action is perturbed in
+bursts (sim.expert.perturb_action) while the recorded label stays the expert's clean corrective
+action: DART-style noise injection, so the data shows how to recover from the drift a learned
+policy will cause. The noise is a function of (scenario, seed, step), independent of num_envs.
+A collect killed at any time leaves a dataset with every episode finished before it.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 import tyro
 
-from e2edrive.core.constants import MAX_ACCEL, MAX_STEER, MIN_ACCEL
-from e2edrive.core.seeding import episode_seed, parse_seed_range
-from e2edrive.core.types import Action
+from e2edrive.core.constants import LABEL_GRID
+from e2edrive.core.seeding import parse_seed_range
+from e2edrive.core.types import Labels
 from e2edrive.data.format import INFRACTIONS, DatasetFormatError
 
 
@@ -40,9 +39,9 @@ class CollectConfig:
     driver: Literal["expert"] = "expert"
     """who drives: the privileged expert (its action is also the label)"""
     noise: float = 0.0
-    """std of Gaussian noise added to the executed steering, rad (0: none); labels stay clean"""
+    """std of the steering noise bursts added to the executed action, rad (0: none); labels stay clean"""
     noise_accel: float = 0.0
-    """std of Gaussian noise added to the executed acceleration, m/s^2 (0: none)"""
+    """std of the acceleration noise bursts, m/s^2 (0: none)"""
     num_envs: int = 4
     """environments stepped together (batch size of the world and the renderer)"""
     device: str = "cpu"
@@ -60,23 +59,19 @@ def _jobs(cfg: CollectConfig) -> list[tuple[str, int]]:
     return [(name, seed) for seed in parse_seed_range(cfg.seeds) for name in names]
 
 
-def _labels(world, render, expert, rig):
-    """Ground truth of the current frame: sim.labels builds it from the scene, the render and the
-    expert. Kept in one place so the loop below reads as the algorithm."""
-    try:
-        from e2edrive.sim.labels import make_labels
-    except ImportError as e:
-        raise NotImplementedError(
-            "collect needs e2edrive.sim.labels.make_labels(world, render, expert) -> core.types.Labels "
-            f"(the renderer helper's label maker), which is not available yet: {e}"
-        ) from None
-    return make_labels(world, render, expert)
+def _frame_labels(scene, render, expert) -> Labels:
+    """Ground truth of the frame: geometry from the scene and the render, decisions from the expert."""
+    from e2edrive.sim.labels import make_labels
+
+    return make_labels(scene, render, LABEL_GRID, expert_plan=expert.plan, expert_speed=expert.target_speed,
+                       expert_action=expert.action.as_tensor(), reason=expert.reason)
 
 
 def collect(cfg: CollectConfig, command: str = "") -> dict:
     """Run every job and record it; returns a summary (episodes, frames, seconds)."""
     from e2edrive.core.rig import make_rig
     from e2edrive.data.recorder import Recorder
+    from e2edrive.sim.expert import perturb_action
     from e2edrive.sim.render.renderer import Renderer
     from e2edrive.sim.world import World
 
@@ -92,7 +87,6 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     env_job = list(jobs[:B])  # the job each environment is driving
     next_job = B
     recording = torch.ones(B, dtype=torch.bool)  # False once an environment has no job left
-    noise_rng = {i: np.random.default_rng(episode_seed(*env_job[i])) for i in range(B)}
     tags = [f"driver={cfg.driver}", f"noise={cfg.noise}", f"noise_accel={cfg.noise_accel}"]
     creation = {"command": command, "driver": cfg.driver,
                 "noise": cfg.noise, "noise_accel": cfg.noise_accel}
@@ -100,11 +94,14 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     start = time.perf_counter()
     with Recorder(cfg.out, rig, creation=creation) as rec:
         while bool(recording.any()):
-            render = renderer.render(world.scene())
+            scene = world.scene()
+            render = renderer.render(scene)
             obs = world.observation(render.rgb)
             expert = world.expert()
-            labels = _labels(world, render, expert, rig)
-            action = _executed_action(labels.expert_action, cfg, noise_rng, recording)
+            labels = _frame_labels(scene, render, expert)
+            action = expert.action
+            if cfg.noise > 0 or cfg.noise_accel > 0:
+                action = perturb_action(action, world, steer_std=cfg.noise, accel_std=cfg.noise_accel)
             pose = world.ego.pose()
             out = world.step(action)
             infractions = {k: getattr(out.infractions, k) for k in INFRACTIONS}
@@ -117,7 +114,6 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
                 n_episodes += 1
                 if next_job < len(jobs):
                     env_job[i] = jobs[next_job]
-                    noise_rng[i] = np.random.default_rng(episode_seed(*jobs[next_job]))
                     restart.append(i)
                     pairs.append(jobs[next_job])
                     next_job += 1
@@ -128,20 +124,6 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
             if finished:
                 print(f"  {n_episodes}/{len(jobs)} episodes, {n_frames} frames", flush=True)
     return {"episodes": n_episodes, "frames": n_frames, "seconds": time.perf_counter() - start}
-
-
-def _executed_action(expert_action: torch.Tensor, cfg: CollectConfig, rngs: dict, recording: torch.Tensor
-                     ) -> Action:
-    """The expert's (B, 2) action plus per-episode-seeded Gaussian noise, clipped to the actuators."""
-    a = expert_action.clone()
-    if cfg.noise > 0 or cfg.noise_accel > 0:
-        std = np.array([cfg.noise, cfg.noise_accel])
-        noise = np.stack([rngs[i].normal(0.0, 1.0, 2) * std if recording[i] else np.zeros(2)
-                          for i in range(a.shape[0])])
-        a = a + torch.as_tensor(noise, dtype=a.dtype, device=a.device)
-    lo = torch.tensor([-MAX_STEER, MIN_ACCEL], dtype=a.dtype, device=a.device)
-    hi = torch.tensor([MAX_STEER, MAX_ACCEL], dtype=a.dtype, device=a.device)
-    return Action.from_tensor(torch.maximum(torch.minimum(a, hi), lo))
 
 
 def main(argv: list[str]) -> int:

@@ -1,7 +1,7 @@
 """`e2edrive train --data DIR --out RUN [--resume] ...`: imitation training (one process or torchrun).
 
-    e2edrive train --data runs/data --preset tiny --out runs/tiny
-    torchrun --standalone --nproc_per_node=2 -m e2edrive.cli train --data runs/data --out runs/tiny
+e2edrive train --data runs/data --preset tiny --out runs/tiny
+torchrun --standalone --nproc_per_node=2 -m e2edrive.cli train --data runs/data --out runs/tiny
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ def main(argv: list[str]) -> int:
 
     try:
         state = train(cfg)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError, DatasetFormatError, CorruptShardError) as e:
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+        KeyError,
+        DatasetFormatError,
+        CorruptShardError,
+    ) as e:
         print(f"e2edrive train: error: {e}", file=sys.stderr)
         return 2
     if os.environ.get("RANK", "0") == "0":

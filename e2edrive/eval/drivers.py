@@ -54,6 +54,9 @@ class ConstantVelocityDriver(Driver):
         self.target_speed: torch.Tensor | None = None
         self.target_yaw_rate: torch.Tensor | None = None
 
+    def reset(self, batch: int, device: torch.device) -> None:
+        self.target_speed = self.target_yaw_rate = None
+
     def act(self, world, obs):
         if self.target_speed is None:
             self.target_speed, self.target_yaw_rate = obs.speed.clone(), obs.yaw_rate.clone()
@@ -128,8 +131,10 @@ DRIVERS: dict[str, tuple[Any, bool]] = {
     "checkpoint": (lambda ckpt, rig, device: PolicyDriver(load_policy(ckpt, None, rig, device)), True),
     "expert": (lambda ckpt, rig, device: ExpertDriver(), False),
     "dave2": (lambda ckpt, rig, device: PolicyDriver(load_policy(ckpt, "dave2", rig, device), "dave2"), True),
-    "ego_only": (lambda ckpt, rig, device: PolicyDriver(load_policy(ckpt, "ego_mlp", rig, device), "ego_only"),
-                 True),
+    "ego_only": (
+        lambda ckpt, rig, device: PolicyDriver(load_policy(ckpt, "ego_mlp", rig, device), "ego_only"),
+        True,
+    ),
     "constant_velocity": (lambda ckpt, rig, device: ConstantVelocityDriver(False), False),
     "constant_yaw_rate": (lambda ckpt, rig, device: ConstantVelocityDriver(True), False),
 }
@@ -145,4 +150,3 @@ def make_driver(name: str, checkpoint: str | Path | None = None, rig=None, devic
     if not needs_ckpt and checkpoint is not None:
         raise ValueError(f"driver {name!r} takes no checkpoint")
     return build(checkpoint, rig, device)
-

@@ -48,7 +48,9 @@ class OpenLoopMetrics:
         self.sums[name] = self.sums[name] + value if name in self.sums else value
 
     @torch.no_grad()
-    def update(self, out: DrivingOutput, labels: Labels, loss_parts: dict[str, torch.Tensor] | None = None) -> None:
+    def update(
+        self, out: DrivingOutput, labels: Labels, loss_parts: dict[str, torch.Tensor] | None = None
+    ) -> None:
         n = out.action.shape[0]
         self._add("n", torch.tensor(float(n), device=out.action.device))
         err = (out.plan[..., :2] - labels.expert_plan[..., :2]).norm(dim=-1)  # (B, PLAN_STEPS)

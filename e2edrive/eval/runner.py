@@ -16,8 +16,9 @@ see which episodes ended); everything else stays on the device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+import contextlib
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -103,30 +104,41 @@ def video_frame(world, obs, env: int, plan_xy, reason: str | None, t: float) -> 
     """(H, W, 3) uint8: top-down view (plan and reason burned in) above the camera mosaic."""
     from e2edrive.sim.topdown import mosaic, render_topdown
 
-    top = render_topdown(world.scene(), env, plan_xy=None if plan_xy is None else plan_xy[env],
-                         reason_text=reason, size=(256, 512), t=t)  # (256, 512, 3)
+    top = render_topdown(
+        world.scene(),
+        env,
+        plan_xy=None if plan_xy is None else plan_xy[env],
+        reason_text=reason,
+        size=(256, 512),
+        t=t,
+    )  # (256, 512, 3)
     if obs.images.shape[1] == 0:
         return top
     cams = mosaic(obs.images[env], list(obs.rig.names)).to(top.device)  # (h, w, 3)
     if cams.shape[1] != top.shape[1]:  # fit the mosaic to the top-down width
-        cams = torch.nn.functional.interpolate(cams.permute(2, 0, 1)[None].float(),
-                                               size=(round(cams.shape[0] * top.shape[1] / cams.shape[1]),
-                                                     top.shape[1]), mode="nearest")[0]
+        cams = torch.nn.functional.interpolate(
+            cams.permute(2, 0, 1)[None].float(),
+            size=(round(cams.shape[0] * top.shape[1] / cams.shape[1]), top.shape[1]),
+            mode="nearest",
+        )[0]
         cams = cams.permute(1, 2, 0).to(torch.uint8)
     return torch.cat([top, cams], 0)
 
 
-def record_videos(driver: Driver, pairs: list[tuple[str, int]], out_dir: str | Path, device="cpu", rig=None,
-                  render_cameras: bool = True) -> tuple[list[Path], list[EpisodeResult]]:
+def record_videos(
+    driver: Driver,
+    pairs: list[tuple[str, int]],
+    out_dir: str | Path,
+    device="cpu",
+    rig=None,
+    render_cameras: bool = True,
+) -> tuple[list[Path], list[EpisodeResult]]:
     """Drive `pairs` (all at once, one slot each) and write OUT/SCENARIO_SEED.mp4 for each."""
     from e2edrive.core.video import VideoWriter
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{s}_{seed}.mp4" for s, seed in pairs]
-    writers = [VideoWriter(p, fps=10) for p in paths]
-    for w in writers:
-        w.__enter__()
     renderer = None
     if render_cameras and not driver.needs_images:
         from e2edrive.sim.render import Renderer
@@ -139,15 +151,16 @@ def record_videos(driver: Driver, pairs: list[tuple[str, int]], out_dir: str | P
             obs = world.observation(images=renderer.render(world.scene()).rgb)
         for b, j in enumerate(slot_job):
             if j >= 0 and not bool(world.done[b]):
-                writers[j].write(video_frame(world, obs, b, plan, reasons[b] if reasons else None, steps[j] * 0.1))
+                writers[j].write(
+                    video_frame(world, obs, b, plan, reasons[b] if reasons else None, steps[j] * 0.1)
+                )
                 steps[j] += 1
 
-    try:
-        results = run_closed_loop(driver, pairs, num_envs=len(pairs), device=device, rig=rig, progress=False,
-                                  on_frame=on_frame)
-    finally:
-        for w in writers:
-            w.__exit__(None, None, None)
+    with contextlib.ExitStack() as stack:  # an error discards every partial video
+        writers = [stack.enter_context(VideoWriter(p, fps=10)) for p in paths]
+        results = run_closed_loop(
+            driver, pairs, num_envs=len(pairs), device=device, rig=rig, progress=False, on_frame=on_frame
+        )
     return paths, results
 
 
@@ -155,3 +168,37 @@ def _default_rig():
     from e2edrive.core.rig import make_rig
 
     return make_rig()
+
+
+def evaluate_driver(
+    driver: Driver,
+    pairs: list[tuple[str, int]],
+    num_envs: int = 8,
+    device="cpu",
+    rig=None,
+    report_dir: str | Path | None = None,
+    max_videos: int = 3,
+    progress: bool = True,
+    open_loop: dict | None = None,
+):
+    """Closed loop over `pairs`, then MP4s of up to `max_videos` failed episodes into
+    REPORT/videos/ (one per scenario first, so the videos cover different failures)."""
+    from e2edrive.eval.report import DriverEval
+
+    results = run_closed_loop(driver, pairs, num_envs, device, rig, progress)
+    ev = DriverEval(driver.name, results, open_loop)
+    if report_dir is not None and max_videos > 0:
+        by_scenario: dict[str, list[EpisodeResult]] = {}
+        for r in results:
+            if not r.passed:
+                by_scenario.setdefault(r.scenario, []).append(r)
+        chosen: list[EpisodeResult] = []
+        while len(chosen) < max_videos and any(by_scenario.values()):  # round robin over scenarios
+            for failures in by_scenario.values():
+                if failures and len(chosen) < max_videos:
+                    chosen.append(failures.pop(0))
+        if chosen:
+            video_dir = Path(report_dir) / "videos" / driver.name
+            paths, _ = record_videos(driver, [(r.scenario, r.seed) for r in chosen], video_dir, device, rig)
+            ev.videos = [(r.scenario, r.seed, str(p.relative_to(report_dir))) for r, p in zip(chosen, paths)]
+    return ev

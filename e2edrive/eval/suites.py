@@ -16,8 +16,15 @@ from e2edrive.train.checkpoint import seed_overlap
 
 SUITES: dict[str, tuple[str, ...]] = {
     "basic": ("lane_follow", "follow_lead", "traffic_light"),
-    "corner": ("chickens_crossing", "geese_standing", "puddle", "spinout_ahead", "cut_in",
-               "pedestrian_close", "unknown_object"),
+    "corner": (
+        "chickens_crossing",
+        "geese_standing",
+        "puddle",
+        "spinout_ahead",
+        "cut_in",
+        "pedestrian_close",
+        "unknown_object",
+    ),
 }
 SUITES["all"] = SUITES["basic"] + SUITES["corner"]
 
@@ -34,7 +41,9 @@ def suite_scenarios(name: str) -> tuple[str, ...]:
     try:
         return tuple(resolve_scenarios(name))
     except KeyError as e:
-        raise KeyError(f"unknown suite {name!r}: suites are {sorted(SUITES)}, or name scenarios ({e.args[0]})") from None
+        raise KeyError(
+            f"unknown suite {name!r}: suites are {sorted(SUITES)}, or name scenarios ({e.args[0]})"
+        ) from None
 
 
 def default_eval_seeds(n: int) -> range:
@@ -47,7 +56,9 @@ def check_disjoint(train_seeds: dict[str, list[list[int]]], scenarios, seeds) ->
     bad = {s: seed_overlap(train_seeds, s, seeds) for s in scenarios}
     bad = {s: v for s, v in bad.items() if v}
     if bad:
-        detail = "; ".join(f"{s}: {v[:5]}{' ...' if len(v) > 5 else ''} ({len(v)} seeds)" for s, v in bad.items())
+        detail = "; ".join(
+            f"{s}: {v[:5]}{' ...' if len(v) > 5 else ''} ({len(v)} seeds)" for s, v in bad.items()
+        )
         raise ValueError(
             f"evaluation seeds overlap the checkpoint's training seeds ({detail}). Evaluate on unseen seeds, "
             f"e.g. --seeds {EVAL_SEED_START}:{EVAL_SEED_START + 50}"

@@ -47,6 +47,8 @@ from e2edrive.sim.actors import (
 )
 from e2edrive.sim.collision import box_corners, obb_overlap, segment_box_overlap, time_to_collision
 from e2edrive.sim.dynamics import EgoState, step_ego
+from e2edrive.sim.expert.planner import initial_memory, reset_memory
+from e2edrive.sim.expert.style import DrivingStyle, episode_keys
 from e2edrive.sim.map import (
     RoadMap,
     build_roadmap,
@@ -177,7 +179,10 @@ class World:
         self.metrics = MetricsAccumulator(B, dev, route_length=self.route_end_s - self.start_s)
         self.record = RecordAccumulator(B, dev)
         self.has_spin = any(s.spin_slot >= 0 for s in self.specs)
-        self._raster: GroundRaster | None = None
+        self.style = DrivingStyle.sample(self.scenarios, self.seeds, dev)
+        self.episode_keys = episode_keys(self.scenarios, self.seeds, dev)
+        self.expert_memory = initial_memory(self)
+        self._raster: dict[int, GroundRaster] = {}  # per-environment cache, built on demand
         self._lines = None
         self._refresh_derived()
         return self.observation()
@@ -213,7 +218,14 @@ class World:
         self.metrics.reset(m, self.route_end_s - self.start_s)
         self.record.reset(m)
         self.has_spin = any(s.spin_slot >= 0 for s in self.specs)
-        self._raster, self._lines = None, None
+        new_style = DrivingStyle.sample(names, seeds, self.device)
+        for f in ("speed_factor", "headway", "reaction", "steer_noise"):
+            getattr(self.style, f)[idx] = getattr(new_style, f)
+        self.episode_keys[idx] = episode_keys(names, seeds, self.device)
+        reset_memory(self, m)
+        for b in idx.tolist():
+            self._raster.pop(b, None)
+        self._lines = None
         self._refresh_derived()
 
     # ---------------------------------------------------------------- state helpers
@@ -457,58 +469,55 @@ class World:
             camera_valid=cam_valid,
         )
 
-    def ground_raster(self) -> GroundRaster:
-        if self._raster is None:
-            from e2edrive.sim.map.raster import build_ground_raster
+    def ground_raster(self, envs: list[int] | None = None) -> GroundRaster:
+        """Material raster of the given environments (all by default), built on first use per
+        episode and cached; rasters of different maps are padded with GRASS to a common size."""
+        from e2edrive.core.constants import Semantic
+        from e2edrive.sim.map.raster import build_ground_raster, single_map
 
-            self._raster = build_ground_raster(self.rmap)
-        return self._raster
+        envs = list(range(self.B)) if envs is None else list(envs)
+        for b in envs:
+            if b not in self._raster:
+                self._raster[b] = build_ground_raster(single_map(self.rmap, b))
+        rs = [self._raster[b] for b in envs]
+        H = max(r.material.shape[1] for r in rs)
+        W = max(r.material.shape[2] for r in rs)
+        mat = torch.full((len(rs), H, W), int(Semantic.GRASS), dtype=torch.uint8, device=self.device)
+        for i, r in enumerate(rs):
+            mat[i, : r.material.shape[1], : r.material.shape[2]] = r.material[0]
+        return GroundRaster(mat, torch.cat([r.origin for r in rs]), rs[0].res)
 
-    def scene(self) -> Scene:
-        """The renderer's and label maker's view of the current instant (world frame)."""
+    def scene(self, envs: list[int] | None = None) -> Scene:
+        """The renderer's and label maker's view of the current instant (world frame), of the
+        given environments (all by default, in that order)."""
+        envs = list(range(self.B)) if envs is None else list(envs)
+        idx = torch.tensor(envs, device=self.device, dtype=torch.long)
         if self._lines is None:
             self._lines = lane_polylines(self.rmap)
         lines, ltype, lvalid = self._lines
         pos, yaw, approach = light_poses(self.rmap)
-        n_i = self.rmap.inter_s.shape[1]
         route = self.route_light.repeat_interleave(4, 1)
         cross = self.cross_light.repeat_interleave(4, 1)
         state = torch.where((approach < 2)[None], route, cross)
-        lvalid_l = self.rmap.inter_valid.repeat_interleave(4, 1)
+        light_valid = self.rmap.inter_valid.repeat_interleave(4, 1)
         ego_f = self.ego_frenet()
         stop_s = self.rmap.inter_s[:, 0] - self.rmap.inter_half[:, 0] - STOP_LINE_SETBACK
-        ahead = (
-            self.rmap.inter_valid[:, 0] & (stop_s - ego_f.front_s > -0.5) & (stop_s - ego_f.front_s < 80.0)
-        )
-        ego_light = torch.where(ahead, self.route_light[:, 0], torch.full_like(self.route_light[:, 0], 0))
+        to_stop = stop_s - ego_f.front_s
+        ahead = self.rmap.inter_valid[:, 0] & (to_stop > -0.5) & (to_stop < 80.0)
+        ego_light = torch.where(ahead, self.route_light[:, 0], torch.zeros_like(self.route_light[:, 0]))
         ego_idx = torch.where(ahead, torch.zeros_like(ego_light), torch.full_like(ego_light, -1))
-        spec_f = [(s.sun_dir, s.ambient, s.fog) for s in self.specs]
-        dev = self.device
-        assert n_i == 1 or True
+        f32 = dict(device=self.device, dtype=torch.float32)
         return Scene(
-            ground=self.ground_raster(),
-            ego_pose=self.ego.pose(),
-            ego_velocity=self.ego.velocity(),
-            obj_pose=self.actor_pose,
-            obj_size=self.actors.size,
-            obj_velocity=self.actor_vel,
-            obj_class=self.actors.cls,
-            obj_color=self.actors.color,
-            obj_valid=self.actors.valid,
-            barriers=self.barriers,
-            barrier_valid=self.barrier_valid,
-            light_pos=pos,
-            light_yaw=yaw,
-            light_state=state,
-            light_valid=lvalid_l,
-            ego_light=ego_light,
-            ego_light_index=ego_idx,
-            lane_lines=lines,
-            lane_line_type=ltype,
-            lane_line_valid=lvalid,
-            sun_dir=torch.tensor([f[0] for f in spec_f], device=dev, dtype=torch.float32),
-            ambient=torch.tensor([f[1] for f in spec_f], device=dev, dtype=torch.float32),
-            fog=torch.tensor([f[2] for f in spec_f], device=dev, dtype=torch.float32),
+            ground=self.ground_raster(envs), ego_pose=self.ego.pose()[idx], ego_velocity=self.ego.velocity()[idx],
+            obj_pose=self.actor_pose[idx], obj_size=self.actors.size[idx], obj_velocity=self.actor_vel[idx],
+            obj_class=self.actors.cls[idx], obj_color=self.actors.color[idx], obj_valid=self.actors.valid[idx],
+            barriers=self.barriers[idx], barrier_valid=self.barrier_valid[idx],
+            light_pos=pos[idx], light_yaw=yaw[idx], light_state=state[idx], light_valid=light_valid[idx],
+            ego_light=ego_light[idx], ego_light_index=ego_idx[idx],
+            lane_lines=lines[idx], lane_line_type=ltype[idx], lane_line_valid=lvalid[idx],
+            sun_dir=torch.tensor([self.specs[b].sun_dir for b in envs], **f32),
+            ambient=torch.tensor([self.specs[b].ambient for b in envs], **f32),
+            fog=torch.tensor([self.specs[b].fog for b in envs], **f32),
         )
 
     def expert(self, style=None):
@@ -517,27 +526,28 @@ class World:
 
         return expert_drive(self, style)
 
+    def episode_result(self, b: int) -> EpisodeResult:
+        """EpisodeResult of environment b's current episode, with its scenario's pass rule."""
+        rec = self.record.record(b)
+        passed = bool(get_scenario(self.scenarios[b]).passed(self.specs[b], rec))
+        return self.metrics.episode_result(b, self.scenarios[b], self.seeds[b], passed)
+
     def episode_results(self) -> list[EpisodeResult]:
-        """EpisodeResult of every environment's current episode, with its scenario's pass rule."""
-        passed = []
-        for b in range(self.B):
-            rec = self.record.record(b)
-            passed.append(bool(get_scenario(self.scenarios[b]).passed(self.specs[b], rec)))
-        return self.metrics.results(self.scenarios, self.seeds, passed)
+        """EpisodeResult of every environment's current episode."""
+        return [self.episode_result(b) for b in range(self.B)]
 
     def episode_records(self) -> list:
+        """The scenario records (what the pass rules read) of every environment."""
         return [self.record.record(b) for b in range(self.B)]
+
+    def labels_extra(self, out=None) -> dict[str, torch.Tensor]:
+        """The expert's fields of core.types.Labels for the current state: expert_plan (B, 10, 3),
+        expert_speed (B,), expert_action (B, 2), reason (B,). Pass the ExpertOutput of this step
+        if it was already computed (the expert is stateful: call it once per step)."""
+        out = out if out is not None else self.expert()
+        return {"expert_plan": out.plan, "expert_speed": out.target_speed, "expert_action": out.action.as_tensor(),
+                "reason": out.reason}
 
     @property
     def num_envs(self) -> int:
         return self.B
-
-    def map(self) -> RoadMap:
-        return self.rmap
-
-    def actor_state(self) -> Actors:
-        return self.actors
-
-    @property
-    def behavior_enum(self):
-        return Behavior

@@ -96,7 +96,9 @@ def save_model(model: torch.nn.Module, directory: Path, extra: dict | None = Non
     else:
         from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(directory) / PROBE_WEIGHTS))
+        save_file(
+            {k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(directory) / PROBE_WEIGHTS)
+        )
 
 
 def load_model_weights(model: torch.nn.Module, directory: Path) -> None:
@@ -123,8 +125,16 @@ def save_run_checkpoint(run_dir: str | Path, model: torch.nn.Module, state: Trai
         shutil.rmtree(tmp)
     tmp.mkdir()
     # eval reads the training seed set from config.json alone, without unpickling trainer state
-    save_model(model, tmp, extra={"step": state.step, "epoch": state.epoch, "train_seeds": state.train_seeds,
-                                  "train_config": state.config})
+    save_model(
+        model,
+        tmp,
+        extra={
+            "step": state.step,
+            "epoch": state.epoch,
+            "train_seeds": state.train_seeds,
+            "train_config": state.config,
+        },
+    )
     payload = {"version": STATE_VERSION, **state.__dict__}
     torch.save(payload, tmp / STATE_FILE)
     for p in tmp.rglob("*"):
@@ -186,7 +196,9 @@ def seeds_to_ranges(pairs: list[tuple[str, int]]) -> dict[str, list[list[int]]]:
     return out
 
 
-def seed_overlap(train_seeds: dict[str, list[list[int]]], scenario: str, seeds: range | list[int]) -> list[int]:
+def seed_overlap(
+    train_seeds: dict[str, list[list[int]]], scenario: str, seeds: range | list[int]
+) -> list[int]:
     """The seeds of `seeds` that the model was trained on for `scenario`."""
     ranges = train_seeds.get(scenario, [])
     return [s for s in seeds if any(a <= s < b for a, b in ranges)]

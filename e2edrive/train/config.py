@@ -63,10 +63,23 @@ class TrainConfig:
 
 
 # Fields that may change between a run and its resume without changing what is optimised.
-RESUMABLE_FIELDS = frozenset({
-    "out", "resume", "num_workers", "device", "threads", "checkpoint_every", "log_every",
-    "tensorboard", "progress", "val_data", "epochs", "max_steps", "data",
-})
+RESUMABLE_FIELDS = frozenset(
+    {
+        "out",
+        "resume",
+        "num_workers",
+        "device",
+        "threads",
+        "checkpoint_every",
+        "log_every",
+        "tensorboard",
+        "progress",
+        "val_data",
+        "epochs",
+        "max_steps",
+        "data",
+    }
+)
 
 
 def config_mismatch(stored: dict, cfg: TrainConfig) -> list[str]:

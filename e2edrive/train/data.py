@@ -14,7 +14,7 @@ def open_dataset(spec: str, history: int, label_grids: bool = True):
 
     Errors name what is wrong: a missing directory, an empty dataset, a bad N."""
     if spec.startswith(SYNTHETIC_PREFIX):
-        n = spec[len(SYNTHETIC_PREFIX):]
+        n = spec[len(SYNTHETIC_PREFIX) :]
         if not n.isdigit() or int(n) <= 0:
             raise ValueError(f"--data {spec!r}: expected synthetic:N with N a positive integer")
         return SyntheticClips(int(n), history, label_grids=label_grids)
@@ -22,7 +22,9 @@ def open_dataset(spec: str, history: int, label_grids: bool = True):
 
     root = Path(spec)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset directory {root} does not exist (record one with `e2edrive collect`)")
+        raise FileNotFoundError(
+            f"dataset directory {root} does not exist (record one with `e2edrive collect`)"
+        )
     dataset = DrivingDataset(root, history=history)
     if len(dataset) == 0:
         raise ValueError(f"dataset {root} has no frames")

@@ -17,8 +17,8 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -84,15 +84,21 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
     if cfg.resume and previous is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {run} to resume from")
     if not cfg.resume and previous is not None:
-        raise FileExistsError(f"{run} already holds a checkpoint: pass --resume to continue it, or another --out")
+        raise FileExistsError(
+            f"{run} already holds a checkpoint: pass --resume to continue it, or another --out"
+        )
     seed_everything(cfg.seed + d.rank)  # ranks differ in dropout, not in initial weights (DDP broadcasts)
     model = model if model is not None else build_model(cfg.model, cfg.preset)
-    state = TrainerState(config=dataclasses.asdict(cfg), train_seeds=seeds_to_ranges(dataset_seed_pairs(dataset)))
+    state = TrainerState(
+        config=dataclasses.asdict(cfg), train_seeds=seeds_to_ranges(dataset_seed_pairs(dataset))
+    )
     if previous is not None:
         state = load_trainer_state(previous)
         mismatch = config_mismatch(state.config, cfg)
         if mismatch:
-            raise ValueError(f"--resume: the run in {run} was trained with another config:\n  " + "\n  ".join(mismatch))
+            raise ValueError(
+                f"--resume: the run in {run} was trained with another config:\n  " + "\n  ".join(mismatch)
+            )
         load_model_weights(model, previous)
     model.to(d.device)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
@@ -101,13 +107,18 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
         if len(state.rng) == d.world_size:
             restore_rng(state.rng[d.rank])
         elif d.is_main:
-            print(f"resume: checkpoint has RNG states of {len(state.rng)} processes, now {d.world_size}: "
-                  "continuing with fresh RNG (not bit-exact)")
+            print(
+                f"resume: checkpoint has RNG states of {len(state.rng)} processes, now {d.world_size}: "
+                "continuing with fresh RNG (not bit-exact)"
+            )
         state.config = dataclasses.asdict(cfg)
         if d.is_main:
             _truncate_log(run / LOG_FILE, state.step)
-    net = DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None) \
-        if d.enabled else model
+    net = (
+        DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+        if d.enabled
+        else model
+    )
 
     steps_per_epoch = len(dataset) // global_batch
     total_steps = steps_per_epoch * cfg.epochs
@@ -127,19 +138,31 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
                 out = net(clip.obs)
                 loss, parts = model.loss(out, clip.labels)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {state.step}: parts "
-                                         f"{ {k: float(v) for k, v in parts.items()} }")
+                raise FloatingPointError(
+                    f"loss is {loss.item()} at step {state.step}: parts "
+                    f"{ {k: float(v) for k, v in parts.items()} }"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 \
+            grad_norm = (
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                if cfg.grad_clip > 0
                 else torch.tensor(0.0)
+            )
             optimizer.step()
             state.step += 1
             state.batch_in_epoch += 1
             seen += clip.meta.shape[0] * d.world_size
             samples_per_s = seen / (time.perf_counter() - t0)
             if state.step % cfg.log_every == 0 or state.step == total_steps:  # host sync only here
-                logger.log(state.step, loss.detach(), parts, grad_norm, optimizer.param_groups[0]["lr"], samples_per_s)
+                logger.log(
+                    state.step,
+                    loss.detach(),
+                    parts,
+                    grad_norm,
+                    optimizer.param_groups[0]["lr"],
+                    samples_per_s,
+                )
             logger.bar(samples_per_s)
             if state.step % cfg.checkpoint_every == 0 and state.batch_in_epoch < steps_per_epoch:
                 _checkpoint(run, model, optimizer, state, d)
@@ -151,8 +174,12 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
             state.epoch += 1
             state.batch_in_epoch = 0
             if val_dataset is not None:
-                metrics = evaluate_open_loop(model, _loader(val_dataset, collate, cfg, d, 0, train=False), d.device,
-                                             reduce=lambda v: ddp.all_reduce_sum(v, d))
+                metrics = evaluate_open_loop(
+                    model,
+                    _loader(val_dataset, collate, cfg, d, 0, train=False),
+                    d.device,
+                    reduce=lambda v: ddp.all_reduce_sum(v, d),
+                )
                 state.history.append({"epoch": state.epoch, "step": state.step, **metrics})
                 logger.validation(state.epoch, metrics)
         _checkpoint(run, model, optimizer, state, d)
@@ -165,14 +192,23 @@ def _loader(dataset, collate, cfg: TrainConfig, d: ddp.Dist, epoch: int, skip: i
 
     The order is DistributedSampler's: a permutation seeded by (seed, epoch), split over ranks, so
     it is the same after a restart. Validation keeps every sample (no shuffle, no drop)."""
-    sampler = DistributedSampler(dataset, num_replicas=d.world_size, rank=d.rank, shuffle=train,
-                                 seed=cfg.seed, drop_last=train)
+    sampler = DistributedSampler(
+        dataset, num_replicas=d.world_size, rank=d.rank, shuffle=train, seed=cfg.seed, drop_last=train
+    )
     sampler.set_epoch(epoch)
-    indices = list(sampler)[skip * cfg.batch_size:]
+    indices = list(sampler)[skip * cfg.batch_size :]
     batches = BatchSampler(indices, cfg.batch_size, drop_last=train)
-    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)  # workers' seeds, not the global RNG
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=cfg.num_workers,
-                      generator=generator, pin_memory=d.device.type == "cuda")
+    generator = torch.Generator().manual_seed(
+        cfg.seed * 1_000_003 + epoch
+    )  # workers' seeds, not the global RNG
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=collate,
+        num_workers=cfg.num_workers,
+        generator=generator,
+        pin_memory=d.device.type == "cuda",
+    )
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -209,7 +245,9 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines a killed run wrote after its last checkpoint: the resumed run rewrites them."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+    keep = [
+        line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step
+    ]
     path.write_text("".join(line + "\n" for line in keep))
 
 
@@ -232,20 +270,30 @@ class _Logger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as e:
-                raise ImportError("--tensorboard needs the tensorboard package: pip install tensorboard") from e
+                raise ImportError(
+                    "--tensorboard needs the tensorboard package: pip install tensorboard"
+                ) from e
             self.tb = SummaryWriter(str(run / "tensorboard"))
 
     def bar(self, samples_per_s: float) -> None:
         if self.bar_ is not None:
-            self.bar_.set_postfix(loss=f"{self.last_loss:.3f}", samples_s=f"{samples_per_s:.1f}", refresh=False)
+            self.bar_.set_postfix(
+                loss=f"{self.last_loss:.3f}", samples_s=f"{samples_per_s:.1f}", refresh=False
+            )
             self.bar_.update(1)
 
     def log(self, step, loss, parts, grad_norm, lr, samples_per_s) -> None:
         if not self.active:
             return
         self.last_loss = float(loss)
-        row = {"step": step, "loss": float(loss), **{f"loss/{k}": float(v.detach()) for k, v in parts.items()},
-               "grad_norm": float(grad_norm), "lr": lr, "samples_per_s": samples_per_s}
+        row = {
+            "step": step,
+            "loss": float(loss),
+            **{f"loss/{k}": float(v.detach()) for k, v in parts.items()},
+            "grad_norm": float(grad_norm),
+            "lr": lr,
+            "samples_per_s": samples_per_s,
+        }
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
         if self.tb is not None:

@@ -16,7 +16,13 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from e2edrive.core.constants import LABEL_GRID, MAX_BOXES, MAX_LANE_POLYLINES, LANE_POLYLINE_POINTS, PLAN_STEPS
+from e2edrive.core.constants import (
+    LABEL_GRID,
+    LANE_POLYLINE_POINTS,
+    MAX_BOXES,
+    MAX_LANE_POLYLINES,
+    PLAN_STEPS,
+)
 from e2edrive.core.rig import CameraRig, make_rig
 from e2edrive.core.types import Clip, Labels, NavGoal, Observation, _map_tensors
 from e2edrive.model.base import DrivingLossWeights, DrivingPolicy, driving_loss
@@ -114,8 +120,11 @@ class SyntheticClips(torch.utils.data.Dataset):
 def cat_clips(items: list[Clip]) -> Clip:
     """Concatenate clips that carry a batch dimension along B (the rig is shared)."""
     obs = _cat_dataclass([c.obs for c in items])
-    return Clip(replace(obs, rig=items[0].obs.rig), _cat_dataclass([c.labels for c in items]),
-                torch.cat([c.meta for c in items], 0))
+    return Clip(
+        replace(obs, rig=items[0].obs.rig),
+        _cat_dataclass([c.labels for c in items]),
+        torch.cat([c.meta for c in items], 0),
+    )
 
 
 def _cat_dataclass(objs: list):
@@ -147,8 +156,12 @@ class ProbePolicy(DrivingPolicy):
     def __init__(self, config: ProbeConfig | None = None):
         super().__init__()
         self.config = c = config or ProbeConfig()
-        self.net = nn.Sequential(nn.Linear(5, c.hidden), nn.ReLU(), nn.Dropout(c.dropout),
-                                 nn.Linear(c.hidden, 2 + PLAN_STEPS * 3 + 1))
+        self.net = nn.Sequential(
+            nn.Linear(5, c.hidden),
+            nn.ReLU(),
+            nn.Dropout(c.dropout),
+            nn.Linear(c.hidden, 2 + PLAN_STEPS * 3 + 1),
+        )
         self.weights = DrivingLossWeights()
 
     def forward(self, obs: Observation) -> DrivingOutput:  # obs tensors (B, T, ...)
@@ -160,7 +173,7 @@ class ProbePolicy(DrivingPolicy):
         B = y.shape[0]
         return DrivingOutput(
             action=y[:, :2] * y.new_tensor([0.6, 3.0]),
-            plan=y[:, 2:2 + PLAN_STEPS * 3].view(B, PLAN_STEPS, 3) * 10.0,
+            plan=y[:, 2 : 2 + PLAN_STEPS * 3].view(B, PLAN_STEPS, 3) * 10.0,
             speed=y[:, -1] * 10.0,
         )
 

@@ -70,12 +70,12 @@ def step_actors(a: Actors, spin: SpinState, rmap: RoadMap, ego: EgoFrenet, t: to
     acc = torch.maximum(acc, -a.max_decel)
     ds, v_new = travel(a.speed, acc, dt)
 
-    gap_to_ego = (a.s - a.size[..., 0] / 2) - ego.front_s
+    gap_to_ego = (a.s - a.size[..., 0] / 2) - ego.front_s[:, None]
     start_lc = kin_vehicle & torch.isinf(a.lc_t0) & (gap_to_ego >= 0) & (gap_to_ego <= a.lc_gap)
-    lc_t0 = torch.where(start_lc, t, a.lc_t0)
+    lc_t0 = torch.where(start_lc, t[:, None], a.lc_t0)
     lc_d0 = torch.where(start_lc, a.d, a.lc_d0)
     changing = torch.isfinite(lc_t0)
-    f, fd = quintic((t_next - lc_t0) / a.lc_time)
+    f, fd = quintic((t_next[:, None] - lc_t0) / a.lc_time)
     d_lc = lc_d0 + (a.lc_d - lc_d0) * f
     dd_lc = (a.lc_d - lc_d0) * fd / a.lc_time
     kappa = sample_ref(rmap, a.s)[..., 3]

@@ -14,13 +14,12 @@ The expert never reverses: when it must stop it brakes and holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from e2edrive.core.constants import (
     DT,
-    EGO_REAR_OVERHANG,
     EGO_WHEELBASE,
     EGO_WIDTH,
     MAX_ACCEL,
@@ -53,14 +52,17 @@ INF = float("inf")
 @dataclass
 class ExpertOutput:
     """action (the label: the expert's corrective action), plan (B, PLAN_STEPS, 3) ego frame,
-    target_speed (B,), reason (B,) long Reason, reason_text [B] sentences, target_d (B,)."""
+    target_speed (B,), reason (B,) long Reason, target_d (B,) the chosen lateral offset (m)."""
 
     action: Action
     plan: torch.Tensor
     target_speed: torch.Tensor
     reason: torch.Tensor
-    reason_text: list[str] = field(default_factory=list)
     target_d: torch.Tensor | None = None
+
+    def reason_text(self) -> list[str]:
+        """The reasons as sentences (one host transfer)."""
+        return [REASON_TEXT[Reason(r)] for r in self.reason.tolist()]
 
 
 @dataclass
@@ -229,8 +231,7 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     put(curve_binding & (which == 0) & (accel < -0.3), Reason.PREPARE_TURN)
 
     world.expert_memory = ExpertMemory(target_d=d_t, accel=accel)
-    reasons = R.tolist()
-    return ExpertOutput(Action(steer, accel), plan, target_speed, R, [REASON_TEXT[Reason(r)] for r in reasons], d_t)
+    return ExpertOutput(Action(steer, accel), plan, target_speed, R, d_t)
 
 
 def _blocked_by(world, ob, lat, kind: str) -> torch.Tensor:
@@ -252,5 +253,3 @@ def reset_memory(world, mask: torch.Tensor) -> None:
     mem.target_d = torch.where(mask, world.route_d, mem.target_d)
     mem.accel = torch.where(mask, torch.zeros_like(mem.accel), mem.accel)
 
-
-_ = EGO_REAR_OVERHANG

@@ -41,7 +41,8 @@ def _paint(material, origin, rmap1, s, d, value):
     material[row[ok], col[ok]] = int(value)
 
 
-def _single(rmap: RoadMap, b: int) -> RoadMap:
+def single_map(rmap: RoadMap, b: int) -> RoadMap:
+    """The one-map batch of environment b."""
     return RoadMap(*(getattr(rmap, f)[b:b + 1] for f in rmap.__dataclass_fields__))
 
 
@@ -58,7 +59,7 @@ def build_ground_raster(rmap: RoadMap) -> GroundRaster:
     Wr, Hr = int(size[0]), int(size[1])
     material = torch.full((B, Hr, Wr), int(Semantic.GRASS), dtype=torch.uint8, device=dev)
     for b in range(B):
-        _paint_one(material[b], lo[b], _single(rmap, b))
+        _paint_one(material[b], lo[b], single_map(rmap, b))
     return GroundRaster(material=material, origin=lo.float(), res=RASTER_RES)
 
 

@@ -32,7 +32,7 @@ OBJECTS = [
     (15.0, -0.6, 1.4, 0.45, 0.35, 0.4, ObjectClass.CHICKEN, (245, 245, 240)),
     (18.0, 2.6, -0.3, 0.8, 0.45, 0.85, ObjectClass.GOOSE, (120, 100, 80)),
     (30.0, -7.8, 1.57, 0.5, 0.5, 1.75, ObjectClass.PEDESTRIAN, (40, 140, 60)),
-    (35.0, -3.0, 0.7, 0.9, 0.6, 0.35, ObjectClass.UNKNOWN, (140, 110, 70)),
+    (24.0, -4.6, 0.7, 0.9, 0.6, 0.35, ObjectClass.UNKNOWN, (140, 110, 70)),
 ]
 LIGHTS = [((LIGHT_X, -8.3, 5.2), math.pi, LightState.RED),  # governs the ego's direction
           ((STOP_X - 6.0, 8.3, 5.2), 0.0, LightState.GREEN)]  # governs the oncoming direction
@@ -54,7 +54,7 @@ def make_ground(batch: int, device) -> GroundRaster:
     m[(x > STOP_X - 0.3) & (x < STOP_X + 0.3) & (y < 0) & (y > -7)] = Semantic.STOP_LINE
     zebra = torch.remainder(y, 1.2) < 0.6
     m[(x > CROSS_X[0]) & (x < CROSS_X[1]) & (ay < 7) & zebra] = Semantic.CROSSWALK
-    m[((x - 27.0) / 2.2) ** 2 + ((y + 2.4) / 1.1) ** 2 < 1.0] = Semantic.PUDDLE
+    m[((x - 11.0) / 2.2) ** 2 + ((y + 2.9) / 1.0) ** 2 < 1.0] = Semantic.PUDDLE
     return GroundRaster(material=m.expand(batch, -1, -1).contiguous().to(device),
                         origin=torch.tensor([[X0, Y0]]).expand(batch, 2).contiguous().to(device), res=RES)
 

@@ -171,3 +171,11 @@ def side_lane_traffic(rng, rd: RoadSpec, ego_lane: int, s0: float, s1: float, ga
 
 def lane_d(lane: int) -> float:
     return -(lane + 0.5) * LANE_WIDTH
+
+
+def fill_parked(spec: EpisodeSpec, n: int) -> list[ActorSpec]:
+    """n parked cars on the verge beyond the right barrier, every 9 m from the start (benchmark
+    load: they take part in every actor computation but never in the traffic)."""
+    d = -spec.road.width_right - 3.0
+    return [ActorSpec(ObjectClass.VEHICLE, Behavior.STATIC, s=5.0 + 9.0 * k, d=d, size=CAR_SIZE, color=(90, 90, 90))
+            for k in range(n)]

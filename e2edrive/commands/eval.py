@@ -1,0 +1,131 @@
+"""`e2edrive eval`: closed-loop evaluation of a checkpoint or a named driver on a suite of scenarios.
+
+    e2edrive eval --checkpoint runs/tiny --suite basic --seeds 1000000:1000020
+    e2edrive eval --driver expert --suite corner --seeds 1000000:1000010 --json
+    e2edrive eval --checkpoint runs/tiny --data runs/val --report runs/report
+
+Evaluation seeds must not overlap the seeds the checkpoint was trained on (checked per scenario).
+`--json` prints the schema of `e2edrive drive --json`: {"episodes": [...], "summary": {...}}, plus
+"open_loop" when --data is given.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+import tyro
+
+from e2edrive.eval.suites import EVAL_SEED_START
+
+
+@dataclass
+class EvalArgs:
+    checkpoint: str | None = None
+    """run directory (or its checkpoint/) of a trained network"""
+    driver: str = "checkpoint"
+    """checkpoint | expert | dave2 | ego_only | constant_velocity | constant_yaw_rate"""
+    suite: str = "basic"
+    """basic | corner | all, or comma-separated scenario names"""
+    seeds: str = f"{EVAL_SEED_START}:{EVAL_SEED_START + 10}"
+    """seed range A:B per scenario (evaluation seeds start at 1,000,000; training uses [0, 100,000))"""
+    num_envs: int = 8
+    """environments simulated together"""
+    json: bool = False
+    """print one JSON object (episodes + summary) to stdout instead of the table"""
+    report: str | None = None
+    """write an HTML report (index.html, failure videos) to this directory"""
+    videos: int = 3
+    """failure videos in the report"""
+    data: str | None = None
+    """held-out dataset: also compute open-loop metrics of the network on it"""
+    device: str = "cpu"
+    """cpu | cuda"""
+    progress: bool = True
+    """progress bar on stderr"""
+
+
+def main(argv: list[str]) -> int:
+    args = tyro.cli(EvalArgs, args=argv, prog="e2edrive eval", description=__doc__)
+    try:
+        return _run(args)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"e2edrive eval: error: {msg}", file=sys.stderr)
+        return 2
+
+
+def _run(args: EvalArgs) -> int:
+
+    from e2edrive.core.seeding import parse_seed_range
+    from e2edrive.eval.drivers import checkpoint_extra, make_driver
+    from e2edrive.eval.report import markdown_table, scenario_rows, summary_rows, write_report
+    from e2edrive.eval.runner import evaluate_driver
+    from e2edrive.eval.suites import check_disjoint, suite_scenarios
+    from e2edrive.sim.metrics import summarize
+
+    scenarios = suite_scenarios(args.suite)
+    seeds = parse_seed_range(args.seeds)
+    driver_name = args.driver
+    if driver_name == "checkpoint" and args.checkpoint is None:
+        raise ValueError("give --checkpoint RUN, or --driver NAME for a driver without weights")
+    if args.checkpoint is not None:
+        check_disjoint(checkpoint_extra(args.checkpoint).get("train_seeds", {}), scenarios, seeds)
+    from e2edrive.core.rig import make_rig
+
+    rig = make_rig()
+    driver = make_driver(driver_name, args.checkpoint, rig=rig, device=args.device)
+    open_loop = None
+    if args.data is not None:
+        open_loop = _open_loop(driver, args)
+    pairs = [(s, seed) for s in scenarios for seed in seeds]
+    ev = evaluate_driver(
+        driver,
+        pairs,
+        args.num_envs,
+        args.device,
+        rig,
+        args.report,
+        args.videos if args.report else 0,
+        args.progress,
+        open_loop,
+    )
+    if args.report:
+        path = write_report(args.report, [ev], title=f"e2edrive eval: {driver.name} on {args.suite}")
+        print(f"report: {path}", file=sys.stderr)
+    if args.json:
+        payload = {"episodes": [r.to_dict() for r in ev.results], "summary": summarize(ev.results)}
+        if open_loop is not None:
+            payload["open_loop"] = open_loop
+        print(json.dumps(payload, allow_nan=False))
+    else:
+        print(markdown_table(*scenario_rows(ev)))
+        print()
+        print(markdown_table(*summary_rows([ev])))
+    return 0
+
+
+def _open_loop(driver, args: EvalArgs) -> dict:
+    from e2edrive.eval.open_loop import evaluate_open_loop
+    from e2edrive.train.data import collate_fn, open_dataset
+
+    model = getattr(driver, "model", None)
+    if model is None:
+        raise ValueError(f"--data: open-loop metrics need a network; driver {driver.name!r} has none")
+    history = checkpoint_history(args.checkpoint)
+    dataset = open_dataset(args.data, history)
+    loader = _batches(dataset, collate_fn(dataset), 16)
+    return evaluate_open_loop(model, loader, args.device)
+
+
+def checkpoint_history(checkpoint: str) -> int:
+    """Clip length the network was trained with (the trainer stores its config in the checkpoint)."""
+    from e2edrive.eval.drivers import checkpoint_extra
+
+    return int(checkpoint_extra(checkpoint).get("train_config", {}).get("history", 2))
+
+
+def _batches(dataset, collate, batch_size: int):
+    for i in range(0, len(dataset), batch_size):
+        yield collate([dataset[j] for j in range(i, min(len(dataset), i + batch_size))])

@@ -1,0 +1,27 @@
+"""`e2edrive scenarios`: list the scenario catalog, one line each (name, tags, description)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tyro
+
+from e2edrive.sim.scenarios import SCENARIOS
+
+
+@dataclass
+class ScenariosArgs:
+    """List the scenario catalog."""
+
+    verbose: bool = False
+    """also print each scenario's episode length"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tyro.cli(ScenariosArgs, args=argv)
+    width = max(len(n) for n in SCENARIOS)
+    for name, cls in SCENARIOS.items():
+        tags = ",".join(cls.tags)
+        extra = f"  [{cls.seconds:.0f} s]" if args.verbose else ""
+        print(f"{name:<{width}}  {tags:<32}  {cls.description}{extra}")
+    return 0
