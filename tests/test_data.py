@@ -44,8 +44,17 @@ def _record_batched(root: Path) -> dict[int, tuple[int, int]]:
             obs, labels, action, pose = synthetic_step(keys, ts, RIG, GRID)
             infr = {"off_road": torch.tensor([t == 1 for t in ts])}
             flags = [["hard_brake"] if t == 2 else [] for t in ts]
-            rec.add_step(obs, labels, action, pose, infractions=infr, flags=flags, active=active,
-                         intervention=torch.tensor([i == 2 for i in plan]), priority=torch.full((3,), 0.5))
+            rec.add_step(
+                obs,
+                labels,
+                action,
+                pose,
+                infractions=infr,
+                flags=flags,
+                active=active,
+                intervention=torch.tensor([i == 2 for i in plan]),
+                priority=torch.full((3,), 0.5),
+            )
             for i in plan:
                 e, t = cursor[i]
                 if e < len(plan[i]) and t + 1 == plan[i][e][1]:
@@ -85,9 +94,25 @@ def test_round_trip_every_field(recorded):
         assert obs.first[0].item() == (t == 0)
         for name in ("route_points", "dist_to_turn", "turn_command", "speed_limit"):
             assert _close(getattr(obs.nav, name)[0], want[name], False), name
-        for name in ("occupancy", "flow", "boxes", "box_class", "box_valid", "lanes", "lane_polylines",
-                     "lane_polyline_type", "lane_polyline_valid", "drivable", "traffic_light", "depth",
-                     "semantics", "expert_plan", "expert_speed", "expert_action", "reason"):
+        for name in (
+            "occupancy",
+            "flow",
+            "boxes",
+            "box_class",
+            "box_valid",
+            "lanes",
+            "lane_polylines",
+            "lane_polyline_type",
+            "lane_polyline_valid",
+            "drivable",
+            "traffic_light",
+            "depth",
+            "semantics",
+            "expert_plan",
+            "expert_speed",
+            "expert_action",
+            "reason",
+        ):
             assert _close(getattr(clip.labels, name)[0], want[name], name in ("flow", "depth")), name
         assert clip.labels.depth.dtype == torch.float32 and clip.labels.occupancy.dtype == torch.uint8
         shard = ds.shard(ep)
@@ -142,6 +167,11 @@ def test_collate_and_dataloader(recorded):
     assert batch.obs.nav.route_points.shape == (5, 3, 10, 2)
     assert batch.labels.occupancy.shape == (5, 8, 16, 12) and batch.meta.shape == (5, 3)
     assert batch.obs.rig.matches(RIG)
+    # DataLoader workers get the dataset pickled: open memory maps must not travel with it
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(ds))
+    assert len(pickle.dumps(ds)) < 200_000 and torch.equal(clone[3].obs.images, ds[3].obs.images)
 
 
 def _copy_dataset(src: Path, dst: Path) -> None:
@@ -185,7 +215,9 @@ def test_corrupt_and_truncated_shards_name_the_file(recorded, tmp_path):
     part.write_bytes(part.read_bytes()[:50])
     with pytest.raises(DatasetFormatError, match=f"index part {part} is unreadable"):
         DrivingDataset(root)
-    with pytest.warns(UserWarning, match="skipping unreadable index part"), pytest.warns(UserWarning, match="2 corrupt"):
+    messages = ("skipping unreadable index", "2 corrupt")
+    unreadable, corrupt = (pytest.warns(UserWarning, match=m) for m in messages)
+    with unreadable, corrupt:
         assert DrivingDataset(root, skip_corrupt=True).episodes == [eps[3]]
 
 
@@ -209,8 +241,9 @@ while True:
 def test_sigkill_mid_collect_leaves_completed_episodes(tmp_path):
     root = tmp_path / "ds"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(root)], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_SCRIPT, str(root)], stdout=subprocess.PIPE, text=True, env=env
+    )
     lines = []
     deadline = time.time() + 60
     while len(lines) < 4 and time.time() < deadline:

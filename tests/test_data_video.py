@@ -17,8 +17,14 @@ RIG = make_rig(16, 32)
 def test_mosaic_places_each_camera_where_the_order_says():
     order = mosaic_order(RIG)
     assert [RIG.names[i] for i in order] == [
-        "front_left", "front_main", "front_wide", "front_right",
-        "side_left", "rear_left", "rear_main", "side_right",
+        "front_left",
+        "front_main",
+        "front_wide",
+        "front_right",
+        "side_left",
+        "rear_left",
+        "rear_main",
+        "side_right",
     ]
     images = np.zeros((8, 3, 16, 32), np.uint8)
     for cam in range(8):

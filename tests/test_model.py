@@ -58,8 +58,22 @@ def test_every_head_loss_reaches_the_first_convolution(clip):
     m = DrivingModel(make_config("tiny"))
     out = m(clip.obs)
     _, parts = m.loss(out, clip.labels)
-    assert set(parts) == {"plan", "action", "speed", "occupancy", "flow", "heatmap", "box", "velocity", "lanes",
-                          "drivable", "traffic_light", "depth", "reason", "sentence"}
+    assert set(parts) == {
+        "plan",
+        "action",
+        "speed",
+        "occupancy",
+        "flow",
+        "heatmap",
+        "box",
+        "velocity",
+        "lanes",
+        "drivable",
+        "traffic_light",
+        "depth",
+        "reason",
+        "sentence",
+    }
     stem = m.encoder.stem[0].weight
     for name, value in parts.items():
         (g,) = torch.autograd.grad(value, stem, retain_graph=True)
@@ -190,9 +204,64 @@ def test_presets_and_describe():
 
 
 def test_reason_sentences_match_the_catalog():
-    from e2edrive.model.reason import sentence_table
     from e2edrive.core.reasons import decode_sentence
+    from e2edrive.model.reason import sentence_table
 
     table = sentence_table()
     for r in Reason:
         assert decode_sentence(table[r].tolist()) == REASON_TEXT[r]
+
+
+def _one_step(preset: str) -> None:
+    m = DrivingModel(make_config(preset)).eval()
+    with torch.no_grad():
+        action, state, out = m.act(synthetic_clip(batch=1, frames=1).frame(0))
+    g = m.config.bev_grid
+    assert out.occupancy.shape == (1, g.nz, g.nx, g.ny) and state[0].shape == (
+        1,
+        m.config.channels,
+        g.nx,
+        g.ny,
+    )
+    assert torch.isfinite(action.as_tensor()).all()
+
+
+def test_base_preset_runs():
+    _one_step("base")
+
+
+@pytest.mark.slow
+def test_large_preset_runs():
+    _one_step("large")
+
+
+def test_spatial_cross_attention_samples_the_projected_pixels():
+    """With identity value/output maps and uniform weights, a cell seen by one camera reads back the
+    feature-map coordinates of its reference points: checks the side-by-side camera layout."""
+    from e2edrive.model.bev import CameraPairs, SpatialCrossAttention
+
+    rig, grid, heights, (h, w) = make_rig(), BevGrid(res=2.0), (0.5, 1.5), (8, 16)
+    pairs = CameraPairs(rig, grid, heights, (h, w))
+    sca = SpatialCrossAttention(channels=4, heads=1, n_heights=2, n_points=1)
+    with torch.no_grad():
+        sca.value.weight.copy_(torch.eye(4).view(4, 4, 1, 1))
+        sca.value.bias.zero_()
+        sca.out.weight.copy_(torch.eye(4))
+        sca.out.bias.zero_()
+    N = rig.num_cameras
+    feats = torch.zeros(1, N, 4, h, w)
+    feats[:, :, 0] = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w)  # column index ramp
+    feats[:, :, 1] = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1)  # row index ramp
+    feats[:, :, 2] = torch.arange(1, N + 1, dtype=torch.float32).view(1, N, 1, 1)  # camera id + 1
+    Q = grid.nx * grid.ny
+    out = sca(torch.zeros(1, Q, 4), feats, pairs, torch.ones(1, N, dtype=torch.bool))[0]  # (Q, 4)
+    seen_by = torch.zeros(Q, dtype=torch.long).index_add_(0, pairs.query, torch.ones_like(pairs.query))
+    interior = (pairs.valid == 1).all(1) & (pairs.px >= 0).all(1) & (pairs.px <= w - 1).all(1)
+    interior &= (pairs.py >= 0).all(1) & (pairs.py <= h - 1).all(1) & (seen_by[pairs.query] == 1)
+    idx = interior.nonzero().flatten()
+    assert len(idx) > 50
+    q = pairs.query[idx]
+    assert torch.allclose(out[q, 0], pairs.px[idx].mean(1), atol=1e-4)
+    assert torch.allclose(out[q, 1], pairs.py[idx].mean(1), atol=1e-4)
+    assert torch.allclose(out[q, 2], pairs.cam[idx].float() + 1, atol=1e-5)
+    assert (out[seen_by == 0] == 0).all()  # cells no camera sees get nothing

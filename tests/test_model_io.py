@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 import torch
 
@@ -26,14 +27,29 @@ def test_regnet_y_400mf_matches_torchvision_layout():
     enc = RegNetEncoder(REGNET_Y_400MF, 64)
     state = backbone_state_dict(enc)
     # torchvision's regnet_y_400mf has 4,344,144 parameters, of which the classifier fc is 440 * 1000 + 1000.
-    n = sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    n = sum(
+        v.numel()
+        for k, v in state.items()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    )
     assert n == 4_344_144 - 441_000
-    for key in ("stem.0.weight", "stem.1.running_var", "trunk_output.block1.block1-0.f.a.0.weight",
-                "trunk_output.block1.block1-0.proj.0.weight", "trunk_output.block2.block2-2.f.b.0.weight",
-                "trunk_output.block4.block4-5.f.se.fc1.bias", "trunk_output.block4.block4-5.f.c.1.weight"):
+    for key in (
+        "stem.0.weight",
+        "stem.1.running_var",
+        "trunk_output.block1.block1-0.f.a.0.weight",
+        "trunk_output.block1.block1-0.proj.0.weight",
+        "trunk_output.block2.block2-2.f.b.0.weight",
+        "trunk_output.block4.block4-5.f.se.fc1.bias",
+        "trunk_output.block4.block4-5.f.c.1.weight",
+    ):
         assert key in state, key
     assert state["trunk_output.block3.block3-1.f.b.0.weight"].shape == (208, 8, 3, 3)  # groups of 8 channels
-    assert state["trunk_output.block2.block2-0.f.se.fc1.weight"].shape == (12, 104, 1, 1)  # 0.25 of width_in 48
+    assert state["trunk_output.block2.block2-0.f.se.fc1.weight"].shape == (
+        12,
+        104,
+        1,
+        1,
+    )  # 0.25 of width_in 48
 
 
 def test_load_torchvision_weights(tmp_path):
@@ -62,9 +78,13 @@ def test_checkpoint_round_trip(tmp_path):
     with torch.no_grad():
         ref = m(clip.obs)
     save_checkpoint(m, tmp_path / "ck", extra={"step": 7})
-    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.json", "model.safetensors"]  # no temp
-    loaded = load_checkpoint(tmp_path / "ck", expect_model="driving", rig=make_rig(),
-                             expect_config=make_config("tiny")).eval()
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]  # no temp
+    loaded = load_checkpoint(
+        tmp_path / "ck", expect_model="driving", rig=make_rig(), expect_config=make_config("tiny")
+    ).eval()
     assert isinstance(loaded, DrivingModel) and config_to_dict(loaded.config) == config_to_dict(m.config)
     with torch.no_grad():
         out = loaded(clip.obs)

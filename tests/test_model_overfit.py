@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from e2edrive.core.reasons import REASON_TEXT, Reason
 from e2edrive.core.rig import CAMERA_NAMES, make_rig
 from e2edrive.model.config import make_config
 from e2edrive.model.driving_model import DrivingModel
@@ -42,6 +43,10 @@ def test_every_head_learns_fast():
     first, last = _overfit(model, clip, steps=80, lr=5e-3)
     assert len(first) == 14
     _assert_fell(first, last, 2.0)
+    # The greedy explanation (no teacher forcing) now says the labelled reason's sentence.
+    with torch.no_grad():
+        said = model.explain(model(clip.obs))
+    assert said == [REASON_TEXT[Reason(int(r))] for r in clip.labels.reason]
 
 
 @pytest.mark.slow

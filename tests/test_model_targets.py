@@ -66,8 +66,18 @@ def test_object_centre_heatmap_and_regression():
     assert t.heatmap[0, ObjectClass.VEHICLE].max() == 0
     assert t.center_mask.sum() == 1 and t.center_mask[0, 10, 10]
     box = t.box[0, :, 10, 10]
-    expect = torch.tensor([0.3, 0.6, 0.3, torch.log(torch.tensor(0.6)), torch.log(torch.tensor(0.4)),
-                           torch.log(torch.tensor(0.6)), torch.sin(torch.tensor(0.5)), torch.cos(torch.tensor(0.5))])
+    expect = torch.tensor(
+        [
+            0.3,
+            0.6,
+            0.3,
+            torch.log(torch.tensor(0.6)),
+            torch.log(torch.tensor(0.4)),
+            torch.log(torch.tensor(0.6)),
+            torch.sin(torch.tensor(0.5)),
+            torch.cos(torch.tensor(0.5)),
+        ]
+    )
     assert torch.allclose(box, expect, atol=1e-5)
     assert torch.allclose(t.velocity[0, :, 10, 10], torch.tensor([1.0, -2.0]))
 

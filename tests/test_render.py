@@ -126,7 +126,9 @@ def slice_scene(sc, b):
     return replace(sc, ground=replace(g, material=g.material[b:b + 1], origin=g.origin[b:b + 1]), **changes)
 
 
-def test_batch_equals_single(renderer):
+@pytest.mark.parametrize("chunk", [0, 2])
+def test_batch_equals_single(chunk):
+    renderer = Renderer(RIG, batch_chunk=chunk)
     sc = make_test_scene(3)
     sc.fog[2] = 0.02
     sc.ambient[1] = 0.4

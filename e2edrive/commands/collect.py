@@ -42,6 +42,8 @@ class CollectConfig:
     """std of the steering noise bursts added to the executed action, rad (0: none); labels stay clean"""
     noise_accel: float = 0.0
     """std of the acceleration noise bursts, m/s^2 (0: none)"""
+    max_steps: int | None = None
+    """cut every episode after this many steps (smoke tests, quick looks); default: the scenario's"""
     num_envs: int = 4
     """environments stepped together (batch size of the world and the renderer)"""
     device: str = "cpu"
@@ -63,8 +65,15 @@ def _frame_labels(scene, render, expert) -> Labels:
     """Ground truth of the frame: geometry from the scene and the render, decisions from the expert."""
     from e2edrive.sim.labels import make_labels
 
-    return make_labels(scene, render, LABEL_GRID, expert_plan=expert.plan, expert_speed=expert.target_speed,
-                       expert_action=expert.action.as_tensor(), reason=expert.reason)
+    return make_labels(
+        scene,
+        render,
+        LABEL_GRID,
+        expert_plan=expert.plan,
+        expert_speed=expert.target_speed,
+        expert_action=expert.action.as_tensor(),
+        reason=expert.reason,
+    )
 
 
 def collect(cfg: CollectConfig, command: str = "") -> dict:
@@ -77,6 +86,8 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
 
     if cfg.num_envs < 1:
         raise ValueError(f"--num-envs must be >= 1, got {cfg.num_envs}")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise ValueError(f"--max-steps must be >= 1, got {cfg.max_steps}")
     if cfg.noise < 0 or cfg.noise_accel < 0:
         raise ValueError(f"noise must be >= 0, got --noise {cfg.noise} --noise-accel {cfg.noise_accel}")
     jobs = _jobs(cfg)
@@ -87,9 +98,9 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     env_job = list(jobs[:B])  # the job each environment is driving
     next_job = B
     recording = torch.ones(B, dtype=torch.bool)  # False once an environment has no job left
+    steps = torch.zeros(B, dtype=torch.long)  # recorded steps of each environment's episode
     tags = [f"driver={cfg.driver}", f"noise={cfg.noise}", f"noise_accel={cfg.noise_accel}"]
-    creation = {"command": command, "driver": cfg.driver,
-                "noise": cfg.noise, "noise_accel": cfg.noise_accel}
+    creation = {"command": command, "driver": cfg.driver, "noise": cfg.noise, "noise_accel": cfg.noise_accel}
     n_episodes = n_frames = 0
     start = time.perf_counter()
     with Recorder(cfg.out, rig, creation=creation) as rec:
@@ -107,7 +118,11 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
             infractions = {k: getattr(out.infractions, k) for k in INFRACTIONS}
             rec.add_step(obs, labels, action, pose, infractions=infractions, active=recording)
             n_frames += int(recording.sum())
-            finished = (out.done.cpu() & recording).nonzero().flatten().tolist()
+            steps += 1
+            done = out.done.cpu()
+            if cfg.max_steps is not None:
+                done |= steps >= cfg.max_steps
+            finished = (done & recording).nonzero().flatten().tolist()
             restart, pairs = [], []
             for i in finished:
                 rec.end_episode(i, env_job[i][0], env_job[i][1], tags=tags)
@@ -121,6 +136,7 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
                     recording[i] = False
             if restart:
                 world.reset_envs(restart, pairs)
+                steps[restart] = 0
             if finished:
                 print(f"  {n_episodes}/{len(jobs)} episodes, {n_frames} frames", flush=True)
     return {"episodes": n_episodes, "frames": n_frames, "seconds": time.perf_counter() - start}
@@ -134,6 +150,8 @@ def main(argv: list[str]) -> int:
         print(f"e2edrive collect: error: {e}", file=sys.stderr)
         return 2
     fps = summary["frames"] / max(summary["seconds"], 1e-9)
-    print(f"recorded {summary['episodes']} episodes, {summary['frames']} frames in "
-          f"{summary['seconds']:.1f} s ({fps:.1f} frames/s) into {cfg.out}")
+    print(
+        f"recorded {summary['episodes']} episodes, {summary['frames']} frames in "
+        f"{summary['seconds']:.1f} s ({fps:.1f} frames/s) into {cfg.out}"
+    )
     return 0

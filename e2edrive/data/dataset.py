@@ -41,16 +41,23 @@ from e2edrive.data.format import (
 from e2edrive.data.shards import EpisodeShard
 
 _OBS_ARRAYS = ("images", "speed", "accel", "yaw_rate", "steer", "odom", "first", "camera_valid")
-_NAV_ARRAYS = {"route_points": "nav_route_points", "dist_to_turn": "nav_dist_to_turn",
-               "turn_command": "nav_turn_command", "speed_limit": "nav_speed_limit"}
+_NAV_ARRAYS = {
+    "route_points": "nav_route_points",
+    "dist_to_turn": "nav_dist_to_turn",
+    "turn_command": "nav_turn_command",
+    "speed_limit": "nav_speed_limit",
+}
 _LABEL_ARRAYS = tuple(f.name for f in fields(Labels))
 
 
 def read_index(root: str | os.PathLike, skip_unreadable: bool = False) -> tuple[pa.Table, dict[int, dict]]:
     """All committed episodes' index rows (one table) and their shard manifests by episode id."""
     root = Path(root)
-    parts = sorted(p for p in (root / INDEX_DIR).glob("*.parquet") if not p.name.startswith(TMP_PREFIX)) \
-        if (root / INDEX_DIR).is_dir() else []
+    parts = (
+        sorted(p for p in (root / INDEX_DIR).glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
+        if (root / INDEX_DIR).is_dir()
+        else []
+    )
     tables, manifests = [], {}
     for p in parts:
         try:
@@ -109,8 +116,10 @@ class DrivingDataset(Dataset):
                 except CorruptShardError as e:
                     self.corrupt[ep] = str(e)
             if self.corrupt:
-                warnings.warn(f"skipping {len(self.corrupt)} corrupt episodes: "
-                              + "; ".join(self.corrupt.values()), stacklevel=2)
+                warnings.warn(
+                    f"skipping {len(self.corrupt)} corrupt episodes: " + "; ".join(self.corrupt.values()),
+                    stacklevel=2,
+                )
         table = self._filter(table, seeds, episodes, scenarios)
         self.index = table  # pyarrow.Table, one row per frame: the data engine queries it
         self._episode = table["episode"].to_numpy()
@@ -128,8 +137,10 @@ class DrivingDataset(Dataset):
                 mask = pc.and_(mask, pc.is_in(table[col], allowed))
         table = table.filter(mask)
         if table.num_rows == 0:
-            raise DatasetFormatError(f"no frames of {self.root} match seeds={seeds} episodes={episodes} "
-                                     f"scenarios={scenarios} (after dropping {len(self.corrupt)} corrupt)")
+            raise DatasetFormatError(
+                f"no frames of {self.root} match seeds={seeds} episodes={episodes} "
+                f"scenarios={scenarios} (after dropping {len(self.corrupt)} corrupt)"
+            )
         return table
 
     def _shard_path(self, ep: int) -> Path:

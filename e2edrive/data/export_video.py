@@ -24,8 +24,14 @@ from e2edrive.core.video import VideoWriter
 from e2edrive.sim.topdown import mosaic
 
 MOSAIC_ORDER: tuple[str, ...] = (
-    "front_left", "front_main", "front_wide", "front_right",
-    "side_left", "rear_left", "rear_main", "side_right",
+    "front_left",
+    "front_main",
+    "front_wide",
+    "front_right",
+    "side_left",
+    "rear_left",
+    "rear_main",
+    "side_right",
 )
 
 
@@ -44,8 +50,13 @@ def episode_frame(images: np.ndarray, valid: np.ndarray, rig: CameraRig, order: 
     return mosaic(tiles, [rig.names[i] for i in order])
 
 
-def export_episode_video(root: str | os.PathLike, episode_id: int, path: str | os.PathLike,
-                         fps: int = round(1 / DT), verify: bool = True) -> Path:
+def export_episode_video(
+    root: str | os.PathLike,
+    episode_id: int,
+    path: str | os.PathLike,
+    fps: int = round(1 / DT),
+    verify: bool = True,
+) -> Path:
     """Write episode `episode_id` of the dataset at `root` as an MP4 camera mosaic at `path`."""
     from e2edrive.data.dataset import DrivingDataset  # the reader checks meta, index and checksums
 

@@ -5,8 +5,8 @@ A dataset is a directory (FORMAT.md has the full description):
     DIR/meta.json                 format version, rig, label grid, constants, creation info
     DIR/index/000123.parquet      one Parquet part per committed episode (one row per frame);
                                   its schema metadata holds the episode's shard manifest
-    DIR/episodes/000123.shard     every array of the episode, raw bytes at aligned offsets
-                                  (memory-mappable), sha256 per array in the manifest
+    DIR/episodes/000123.shard     T fixed-size frame records (every array of a frame at aligned
+                                  offsets), memory-mappable; its sha256 is in the manifest
     DIR/.lock                     held (flock) by the one recorder writing the directory
 
 An episode exists once its index part exists: the part is written last, by rename, after every
@@ -39,7 +39,11 @@ CHECKSUM = "sha256"  # hashlib; 1.3 GB/s with the SHA extensions of current x86/
 # Infractions the world reports per step, named as the fields of sim.metrics.StepInfractions;
 # one bool column `infraction_<name>` each.
 INFRACTIONS: tuple[str, ...] = (
-    "collision_vehicle", "collision_pedestrian_animal", "collision_static", "off_road", "red_light_run",
+    "collision_vehicle",
+    "collision_pedestrian_animal",
+    "collision_static",
+    "off_road",
+    "red_light_run",
 )
 
 
@@ -116,10 +120,14 @@ def episode_name(episode: int) -> str:
 def constants_dict() -> dict:
     """Project conventions a dataset depends on; a reader refuses a dataset recorded with others."""
     return {
-        "DT": C.DT, "PLAN_STEPS": C.PLAN_STEPS, "PLAN_DT": C.PLAN_DT,
-        "MAX_BOXES": C.MAX_BOXES, "MAX_LANE_POLYLINES": C.MAX_LANE_POLYLINES,
+        "DT": C.DT,
+        "PLAN_STEPS": C.PLAN_STEPS,
+        "PLAN_DT": C.PLAN_DT,
+        "MAX_BOXES": C.MAX_BOXES,
+        "MAX_LANE_POLYLINES": C.MAX_LANE_POLYLINES,
         "LANE_POLYLINE_POINTS": C.LANE_POLYLINE_POINTS,
-        "NUM_OBJECT_CLASSES": C.NUM_OBJECT_CLASSES, "NUM_SEMANTIC_CLASSES": C.NUM_SEMANTIC_CLASSES,
+        "NUM_OBJECT_CLASSES": C.NUM_OBJECT_CLASSES,
+        "NUM_SEMANTIC_CLASSES": C.NUM_SEMANTIC_CLASSES,
     }
 
 
@@ -131,18 +139,33 @@ def grid_dict(grid: C.BevGrid) -> dict:
 def index_schema() -> pa.Schema:
     """One row per frame. Ego state is at the frame (before its action); actions are the frame's."""
     cols = [
-        ("episode", pa.int64()), ("t", pa.int32()), ("time_s", pa.float64()),
-        ("scenario", pa.string()), ("seed", pa.int64()), ("tags", pa.list_(pa.string())),
-        ("ego_x", pa.float64()), ("ego_y", pa.float64()), ("ego_yaw", pa.float64()),
-        ("speed", pa.float32()), ("accel", pa.float32()), ("steer", pa.float32()), ("yaw_rate", pa.float32()),
-        ("action_steer", pa.float32()), ("action_accel", pa.float32()),
-        ("expert_steer", pa.float32()), ("expert_accel", pa.float32()),
-        ("expert_reason", pa.int16()), ("expert_reason_text", pa.string()),
+        ("episode", pa.int64()),
+        ("t", pa.int32()),
+        ("time_s", pa.float64()),
+        ("scenario", pa.string()),
+        ("seed", pa.int64()),
+        ("tags", pa.list_(pa.string())),
+        ("ego_x", pa.float64()),
+        ("ego_y", pa.float64()),
+        ("ego_yaw", pa.float64()),
+        ("speed", pa.float32()),
+        ("accel", pa.float32()),
+        ("steer", pa.float32()),
+        ("yaw_rate", pa.float32()),
+        ("action_steer", pa.float32()),
+        ("action_accel", pa.float32()),
+        ("expert_steer", pa.float32()),
+        ("expert_accel", pa.float32()),
+        ("expert_reason", pa.int16()),
+        ("expert_reason_text", pa.string()),
     ]
     cols += [(f"infraction_{n}", pa.bool_()) for n in INFRACTIONS]
     cols += [
-        ("intervention", pa.bool_()), ("priority", pa.float32()), ("flags", pa.list_(pa.string())),
-        ("shard", pa.string()), ("row", pa.int32()),
+        ("intervention", pa.bool_()),
+        ("priority", pa.float32()),
+        ("flags", pa.list_(pa.string())),
+        ("shard", pa.string()),
+        ("row", pa.int32()),
     ]
     return pa.schema(cols)
 

@@ -87,8 +87,13 @@ class Recorder:
     creation: free-form provenance stored in meta.json (command line, scenario list, driver)
     """
 
-    def __init__(self, out_dir: str | os.PathLike, rig: CameraRig, grid: C.BevGrid = C.LABEL_GRID,
-                 creation: dict | None = None):
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        rig: CameraRig,
+        grid: C.BevGrid = C.LABEL_GRID,
+        creation: dict | None = None,
+    ):
         self.root = Path(out_dir)
         self.rig, self.grid = rig, grid
         self.root.mkdir(parents=True, exist_ok=True)
@@ -123,17 +128,26 @@ class Recorder:
                     f"{self.root} has label grid {meta['label_grid']}, recorder has {grid_dict(self.grid)}"
                 )
         else:
-            write_json_atomic(self.root / META_FILE, {
-                "format": FORMAT_NAME, "version": FORMAT_VERSION, "rig": self.rig.to_dict(),
-                "label_grid": grid_dict(self.grid), "constants": constants_dict(),
-                "infractions": list(INFRACTIONS),
-                "arrays": [{"name": a.name, "dtype": a.dtype, "packed": a.packed} for a in ARRAYS],
-                "created": {
-                    "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                    "host": platform.node(), "python": platform.python_version(),
-                    "torch": torch.__version__, "numpy": np.__version__, **creation,
+            write_json_atomic(
+                self.root / META_FILE,
+                {
+                    "format": FORMAT_NAME,
+                    "version": FORMAT_VERSION,
+                    "rig": self.rig.to_dict(),
+                    "label_grid": grid_dict(self.grid),
+                    "constants": constants_dict(),
+                    "infractions": list(INFRACTIONS),
+                    "arrays": [{"name": a.name, "dtype": a.dtype, "packed": a.packed} for a in ARRAYS],
+                    "created": {
+                        "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                        "host": platform.node(),
+                        "python": platform.python_version(),
+                        "torch": torch.__version__,
+                        "numpy": np.__version__,
+                        **creation,
+                    },
                 },
-            })
+            )
         ids = _existing_ids(self.root)
         self._next_id = max(ids) + 1 if ids else 0
 
@@ -151,7 +165,7 @@ class Recorder:
         flags: Sequence[Sequence[str]] | None = None,
         active: torch.Tensor | None = None,
     ) -> None:
-        """Append one step of every active environment to its buffer.
+        """Append one frame of every active environment to its current episode.
 
         obs, labels:  the frame (B, ...); labels carry the expert's action and reason
         action:       (B,) the action executed from this frame (policy, expert or noisy expert)
@@ -170,8 +184,10 @@ class Recorder:
             )
         g = self.grid
         if labels.occupancy.shape[1:] != (g.nz, g.nx, g.ny):
-            raise ValueError(f"occupancy {tuple(labels.occupancy.shape)} does not match the label grid "
-                             f"(B, {g.nz}, {g.nx}, {g.ny})")
+            raise ValueError(
+                f"occupancy {tuple(labels.occupancy.shape)} does not match the label grid "
+                f"(B, {g.nz}, {g.nx}, {g.ny})"
+            )
         extra = {"ego_pose": ego_pose, "action": action.as_tensor()}
         for name, t in (("ego_pose", ego_pose), ("action", extra["action"])):
             if t.shape[0] != B:
@@ -183,6 +199,8 @@ class Recorder:
             raise ValueError(f"flags must hold one list per environment ({B}), got {len(flags)}")
         rows = None if active is None or bool(active.all()) else active.nonzero().flatten()
         envs = list(range(B)) if rows is None else rows.tolist()
+        if not envs:
+            return
         first = _host(obs.first, rows)
         for k, i in enumerate(envs):
             if first[k] and i in self._writers:
@@ -204,23 +222,36 @@ class Recorder:
         if self._layout is None:
             self._layout, self._dtype = layout, record_dtype(layout)
         elif layout != self._layout:
-            raise ValueError("array shapes changed between steps; a dataset has one frame layout: "
-                             f"{self._layout['fields']} vs {layout['fields']}")
-        records = np.zeros(len(envs), self._dtype)  # zeros: padding bytes are hashed, keep them defined
+            raise ValueError(
+                "array shapes changed between steps; a dataset has one frame layout: "
+                f"{self._layout['fields']} vs {layout['fields']}"
+            )
+        # (n_envs,) frame records; zeros because padding bytes are hashed and must be defined
+        records = np.zeros(len(envs), self._dtype)
         for name, arr in batch.items():
             records[name] = arr
-        n = len(envs)
-        infr = {name: _host(infractions[name], rows).astype(bool) if infractions and name in infractions
-                else np.zeros(n, bool) for name in INFRACTIONS}
-        intervention = np.zeros(n, bool) if intervention is None else _host(intervention, rows).astype(bool)
-        priority = np.zeros(n, np.float32) if priority is None else _host(priority, rows).astype(np.float32)
+        n_envs = len(envs)
+        infr = {
+            name: _host(infractions[name], rows).astype(bool)
+            if infractions and name in infractions
+            else np.zeros(n_envs, bool)
+            for name in INFRACTIONS
+        }
+        if intervention is None:
+            intervention = np.zeros(n_envs, bool)
+        else:
+            intervention = _host(intervention, rows).astype(bool)
+        if priority is None:
+            priority = np.zeros(n_envs, np.float32)
+        else:
+            priority = _host(priority, rows).astype(np.float32)
         for k, i in enumerate(envs):
             if i not in self._writers:
                 tmp = self.root / EPISODES_DIR / f"{TMP_PREFIX}env{i:05d}{SHARD_SUFFIX}"
                 self._writers[i] = ShardWriter(tmp)
                 self._steps[i] = []
                 records["first"][k] = True  # an episode starts at its first recorded frame, by definition
-            self._writers[i].append(records[k:k + 1])
+            self._writers[i].append(records[k : k + 1])
             step = {name: batch[name][k] for name in _INDEX_ARRAYS}
             step["infractions"] = {n: bool(v[k]) for n, v in infr.items()}
             step["intervention"], step["priority"] = bool(intervention[k]), float(priority[k])
@@ -256,16 +287,28 @@ class Recorder:
         pose, act, exp = arrays["ego_pose"], arrays["action"], arrays["expert_action"]
         reason = arrays["reason"].astype(np.int16)
         cols = {
-            "episode": np.full(T, episode, np.int64), "t": np.arange(T, dtype=np.int32),
-            "time_s": np.arange(T) * C.DT, "scenario": [scenario] * T, "seed": np.full(T, seed, np.int64),
+            "episode": np.full(T, episode, np.int64),
+            "t": np.arange(T, dtype=np.int32),
+            "time_s": np.arange(T) * C.DT,
+            "scenario": [scenario] * T,
+            "seed": np.full(T, seed, np.int64),
             "tags": [list(tags)] * T,
-            "ego_x": pose[:, 0].astype(np.float64), "ego_y": pose[:, 1].astype(np.float64),
+            "ego_x": pose[:, 0].astype(np.float64),
+            "ego_y": pose[:, 1].astype(np.float64),
             "ego_yaw": pose[:, 2].astype(np.float64),
-            "speed": arrays["speed"], "accel": arrays["accel"], "steer": arrays["steer"],
-            "yaw_rate": arrays["yaw_rate"], "action_steer": act[:, 0], "action_accel": act[:, 1],
-            "expert_steer": exp[:, 0], "expert_accel": exp[:, 1], "expert_reason": reason,
-            "expert_reason_text": [REASON_TEXT.get(Reason(r), "") if r in Reason._value2member_map_ else ""
-                                   for r in reason.tolist()],
+            "speed": arrays["speed"],
+            "accel": arrays["accel"],
+            "steer": arrays["steer"],
+            "yaw_rate": arrays["yaw_rate"],
+            "action_steer": act[:, 0],
+            "action_accel": act[:, 1],
+            "expert_steer": exp[:, 0],
+            "expert_accel": exp[:, 1],
+            "expert_reason": reason,
+            "expert_reason_text": [
+                REASON_TEXT.get(Reason(r), "") if r in Reason._value2member_map_ else ""
+                for r in reason.tolist()
+            ],
         }
         for n in INFRACTIONS:
             cols[f"infraction_{n}"] = np.array([s["infractions"][n] for s in steps])

@@ -46,19 +46,26 @@ def record_layout(arrays: dict[str, np.ndarray], packed_dims: dict[str, int]) ->
     fields, offset = {}, 0
     for name, arr in arrays.items():
         offset += -offset % _ALIGN
-        fields[name] = {"offset": offset, "dtype": arr.dtype.str, "shape": list(arr.shape[1:]),
-                        "packed_last_dim": packed_dims.get(name)}
+        fields[name] = {
+            "offset": offset,
+            "dtype": arr.dtype.str,
+            "shape": list(arr.shape[1:]),
+            "packed_last_dim": packed_dims.get(name),
+        }
         offset += arr[0].nbytes if len(arr) else int(np.prod(arr.shape[1:])) * arr.dtype.itemsize
     return {"fields": fields, "record_bytes": offset + (-offset % _ALIGN)}
 
 
 def record_dtype(layout: dict) -> np.dtype:
     f = layout["fields"]
-    return np.dtype({
-        "names": list(f), "offsets": [e["offset"] for e in f.values()],
-        "formats": [(np.dtype(e["dtype"]), tuple(e["shape"])) for e in f.values()],
-        "itemsize": layout["record_bytes"],
-    })
+    return np.dtype(
+        {
+            "names": list(f),
+            "offsets": [e["offset"] for e in f.values()],
+            "formats": [(np.dtype(e["dtype"]), tuple(e["shape"])) for e in f.values()],
+            "itemsize": layout["record_bytes"],
+        }
+    )
 
 
 class ShardWriter:

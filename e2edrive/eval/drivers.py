@@ -42,7 +42,7 @@ class ExpertDriver(Driver):
 
     def act(self, world, obs):
         e = world.expert()
-        return e.action, e.plan[..., :2], getattr(e, "reason_text", None)
+        return e.action, e.plan[..., :2], e.reason_text()
 
 
 class ConstantVelocityDriver(Driver):

@@ -28,7 +28,9 @@ def bev_cell_centres(grid: BevGrid) -> torch.Tensor:
     return torch.stack(torch.meshgrid(x, y, indexing="ij"), -1)
 
 
-def reference_points(rig: CameraRig, grid: BevGrid, heights: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_points(
+    rig: CameraRig, grid: BevGrid, heights: tuple[float, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pillar points projected into each camera.
 
     Returns uv (N, Q, Z, 2) in pixels (u right, v down, pixel centres at +0.5) and valid (N, Q, Z)
@@ -66,7 +68,6 @@ class CameraPairs(nn.Module):
         self.register_buffer("px", pix[..., 0].contiguous(), persistent=False)
         self.register_buffer("py", pix[..., 1].contiguous(), persistent=False)
         self.register_buffer("valid", valid[cam, query].float(), persistent=False)
-        self.num_cameras, self.num_queries = rig.num_cameras, grid.nx * grid.ny
 
 
 class SpatialCrossAttention(nn.Module):
@@ -92,8 +93,9 @@ class SpatialCrossAttention(nn.Module):
         nn.init.zeros_(self.weights.weight)
         nn.init.zeros_(self.weights.bias)
 
-    def forward(self, query: torch.Tensor, feats: torch.Tensor, pairs: CameraPairs, camera_valid: torch.Tensor
-                ) -> torch.Tensor:
+    def forward(
+        self, query: torch.Tensor, feats: torch.Tensor, pairs: CameraPairs, camera_valid: torch.Tensor
+    ) -> torch.Tensor:
         """query (B, Q, C), feats (B, N, C, h, w), camera_valid (B, N) bool -> (B, Q, C)."""
         B, Q, C = query.shape
         N, h, w = feats.shape[1], feats.shape[-2], feats.shape[-1]
@@ -129,7 +131,9 @@ class BevLayer(nn.Module):
         self.norm1 = nn.LayerNorm(channels)
         self.sca = SpatialCrossAttention(channels, heads, n_heights, n_points)
         self.norm2 = nn.LayerNorm(channels)
-        self.mlp = nn.Sequential(nn.Linear(channels, 2 * channels), nn.GELU(), nn.Linear(2 * channels, channels))
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, 2 * channels), nn.GELU(), nn.Linear(2 * channels, channels)
+        )
 
     def forward(self, q, pos, feats, pairs, camera_valid):
         q = q + self.sca(self.norm1(q) + pos, feats, pairs, camera_valid)
@@ -141,8 +145,13 @@ class ResBlock(nn.Module):
 
     def __init__(self, c: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(8, c), nn.ReLU(inplace=True),
-                                 nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(8, c))
+        self.net = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.GroupNorm(8, c),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.GroupNorm(8, c),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x + self.net(x))
@@ -151,15 +160,27 @@ class ResBlock(nn.Module):
 class BevTransform(nn.Module):
     """Camera features (B, N, C, h, w) + camera_valid (B, N) -> BEV (B, C, nx, ny)."""
 
-    def __init__(self, rig: CameraRig, grid: BevGrid, heights: tuple[float, ...], channels: int, layers: int,
-                 heads: int, points: int, convs: int, feat_hw: tuple[int, int]):
+    def __init__(
+        self,
+        rig: CameraRig,
+        grid: BevGrid,
+        heights: tuple[float, ...],
+        channels: int,
+        layers: int,
+        heads: int,
+        points: int,
+        convs: int,
+        feat_hw: tuple[int, int],
+    ):
         super().__init__()
         self.grid = grid
         self.pairs = CameraPairs(rig, grid, heights, feat_hw)
         Q = grid.nx * grid.ny
         self.queries = nn.Parameter(torch.randn(Q, channels) * 0.02)
         self.camera_embed = nn.Parameter(torch.randn(rig.num_cameras, channels) * 0.02)
-        centres = bev_cell_centres(grid).reshape(Q, 2) / torch.tensor([grid.x_max - grid.x_min, grid.y_max - grid.y_min])
+        centres = bev_cell_centres(grid).reshape(Q, 2) / torch.tensor(
+            [grid.x_max - grid.x_min, grid.y_max - grid.y_min]
+        )
         self.register_buffer("cell_xy", centres, persistent=False)  # (Q, 2) normalised
         self.pos = nn.Sequential(nn.Linear(2, channels), nn.ReLU(), nn.Linear(channels, channels))
         self.layers = nn.ModuleList(BevLayer(channels, heads, len(heights), points) for _ in range(layers))

@@ -70,8 +70,10 @@ def config_from_dict(cls, d: dict, where: str = "config"):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown, missing = sorted(set(d) - names), sorted(names - set(d))
     if unknown or missing:
-        raise ValueError(f"{where} does not match {cls.__name__} of this version: unknown fields {unknown}, "
-                         f"missing fields {missing}")
+        raise ValueError(
+            f"{where} does not match {cls.__name__} of this version: unknown fields {unknown}, "
+            f"missing fields {missing}"
+        )
     return cls(**{k: _build(hints[k], d[k], f"{where}.{k}") for k in names})
 
 
@@ -104,7 +106,12 @@ def save_checkpoint(model: DrivingPolicy, directory: str | Path, extra: dict | N
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "model": model.name, "config": config_to_dict(model.config), "extra": extra or {}}
+    meta = {
+        "format": FORMAT,
+        "model": model.name,
+        "config": config_to_dict(model.config),
+        "extra": extra or {},
+    }
     _atomic_write(directory / WEIGHTS, lambda p: save_file(state, p, metadata={"model": model.name}))
     _atomic_write(directory / CONFIG, lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
     return directory
@@ -121,8 +128,13 @@ def read_checkpoint_config(directory: str | Path) -> dict:
     return meta
 
 
-def load_checkpoint(directory: str | Path, expect_model: str | None = None, rig: CameraRig | None = None,
-                    expect_config=None, map_location: str | torch.device = "cpu") -> DrivingPolicy:
+def load_checkpoint(
+    directory: str | Path,
+    expect_model: str | None = None,
+    rig: CameraRig | None = None,
+    expect_config=None,
+    map_location: str | torch.device = "cpu",
+) -> DrivingPolicy:
     """Rebuild a network from DIR. Optional checks: expect_model (registry name), rig (the rig the
     caller will feed, e.g. the simulator's), expect_config (a config the stored one must equal,
     field by field, except `pretrained`)."""
@@ -153,7 +165,9 @@ def load_checkpoint(directory: str | Path, expect_model: str | None = None, rig:
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or unexpected or wrong:
-        raise ValueError(f"checkpoint {directory} weights do not fit {name!r}: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
+        raise ValueError(
+            f"checkpoint {directory} weights do not fit {name!r}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}"
+        )
     model.load_state_dict(state)
     return model.to(map_location)

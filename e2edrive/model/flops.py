@@ -56,7 +56,6 @@ def count_params(policy: torch.nn.Module) -> int:
     return sum(p.numel() for p in policy.parameters())
 
 
-@torch.no_grad()
 def act_flops(policy: DrivingPolicy, rig: CameraRig, batch: int = 1) -> int:
     """FLOPs of one act step in steady state: a first step (episode start) runs uncounted, so a
     model that does extra work at an episode start is measured on the ordinary step."""
@@ -66,11 +65,20 @@ def act_flops(policy: DrivingPolicy, rig: CameraRig, batch: int = 1) -> int:
     policy = policy.eval()
     obs = example_observation(rig, batch, seed=0, device=device)
     obs.first = torch.ones_like(obs.first)
-    _, state, _ = policy.act(obs, policy.init_state(batch, device))
-    obs = example_observation(rig, batch, seed=1, device=device)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        policy.act(obs, state)
+    # FlopCounterMode's module tracker fails on parameters that require grad under no_grad (views
+    # of a parameter fed to a submodule), so gradients are switched off on the parameters instead.
+    needs_grad = [p for p in policy.parameters() if p.requires_grad]
+    for p in needs_grad:
+        p.requires_grad_(False)
+    try:
+        _, state, _ = policy.act(obs, policy.init_state(batch, device))
+        obs = example_observation(rig, batch, seed=1, device=device)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            policy.act(obs, state)
+    finally:
+        for p in needs_grad:
+            p.requires_grad_(True)
     return int(counter.get_total_flops())
 
 

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def sigmoid_focal(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha: float = 0.25
-                  ) -> torch.Tensor:
+def sigmoid_focal(
+    logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha: float = 0.25
+) -> torch.Tensor:
     """Mean focal loss (Lin et al. 2017) of binary targets: most voxels are empty, and plain BCE
     would spend the model on them."""
     p = torch.sigmoid(logits)
@@ -17,15 +18,16 @@ def sigmoid_focal(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0
     return (a_t * (1 - p_t) ** gamma * ce).mean() * 4  # x4: alpha 0.25 would otherwise shrink it
 
 
-def centernet_focal(logits: torch.Tensor, heatmap: torch.Tensor, alpha: float = 2.0, beta: float = 4.0
-                    ) -> torch.Tensor:
+def centernet_focal(
+    logits: torch.Tensor, heatmap: torch.Tensor, alpha: float = 2.0, beta: float = 4.0
+) -> torch.Tensor:
     """CenterNet's penalty-reduced focal loss on Gaussian heatmaps, normalised by the number of centres."""
     p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
     pos = (heatmap >= 1 - 1e-6).to(logits.dtype)
     log_p = F.logsigmoid(logits)
     log_1mp = F.logsigmoid(-logits)
     pos_loss = -((1 - p) ** alpha) * log_p * pos
-    neg_loss = -((1 - heatmap) ** beta) * p ** alpha * log_1mp * (1 - pos)
+    neg_loss = -((1 - heatmap) ** beta) * p**alpha * log_1mp * (1 - pos)
     return (pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1)
 
 

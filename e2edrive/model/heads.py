@@ -38,8 +38,9 @@ class BevPredictions:
 class BevHeads(nn.Module):
     def __init__(self, channels: int, nz: int):
         super().__init__()
-        self.trunk = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.GroupNorm(8, channels),
-                                   nn.ReLU(inplace=True))
+        self.trunk = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.GroupNorm(8, channels), nn.ReLU(inplace=True)
+        )
         self.occupancy = nn.Conv2d(channels, nz, 1)
         self.flow = nn.Conv2d(channels, 2, 1)
         self.obj_heatmap = nn.Conv2d(channels, NUM_OBJECT_CLASSES, 1)
@@ -71,8 +72,9 @@ class DepthHead(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
-                                 nn.Conv2d(channels, 1, 1))
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(channels, 1, 1)
+        )
         nn.init.constant_(self.net[-1].bias, math.log(DEPTH_INIT))
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
@@ -88,8 +90,11 @@ class TrafficLightHead(nn.Module):
 
     def __init__(self, channels: int, num_cameras: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear((num_cameras + 1) * channels, 2 * channels), nn.ReLU(inplace=True),
-                                 nn.Linear(2 * channels, NUM_LIGHT_STATES))
+        self.net = nn.Sequential(
+            nn.Linear((num_cameras + 1) * channels, 2 * channels),
+            nn.ReLU(inplace=True),
+            nn.Linear(2 * channels, NUM_LIGHT_STATES),
+        )
 
     def forward(self, feats: torch.Tensor, camera_valid: torch.Tensor, bev: torch.Tensor) -> torch.Tensor:
         """feats (B, N, C, h, w), camera_valid (B, N), bev (B, C, X, Y) -> logits (B, 4)."""

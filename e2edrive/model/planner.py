@@ -19,21 +19,32 @@ ROUTE_SCALE, TURN_DIST_SCALE, SPEED_SCALE = 20.0, 50.0, 10.0
 STEP_SCALE = (2.0, 0.5, 0.1)  # m, m, rad
 
 
-def nav_ego_features(route_points: torch.Tensor, dist_to_turn: torch.Tensor, turn_command: torch.Tensor,
-                     speed_limit: torch.Tensor, ego_status: torch.Tensor) -> torch.Tensor:
+def nav_ego_features(
+    route_points: torch.Tensor,
+    dist_to_turn: torch.Tensor,
+    turn_command: torch.Tensor,
+    speed_limit: torch.Tensor,
+    ego_status: torch.Tensor,
+) -> torch.Tensor:
     """Navigation goal and ego status (shapes of core.types.NavGoal / Observation.ego_status) ->
     (B, NAV_FEATURES + EGO_FEATURES) normalised."""
     B = route_points.shape[0]
-    cmd = F.one_hot(turn_command.long().clamp(0, len(TurnCommand) - 1), len(TurnCommand)).to(route_points.dtype)
-    ego_scale = torch.tensor([SPEED_SCALE, MAX_ACCEL, 1.0, MAX_STEER], device=ego_status.device,
-                             dtype=ego_status.dtype)
-    return torch.cat([
-        route_points.reshape(B, -1) / ROUTE_SCALE,
-        (dist_to_turn.clamp(max=200.0) / TURN_DIST_SCALE).unsqueeze(-1),
-        cmd,
-        (speed_limit / SPEED_SCALE).unsqueeze(-1),
-        ego_status / ego_scale,
-    ], -1)
+    cmd = F.one_hot(turn_command.long().clamp(0, len(TurnCommand) - 1), len(TurnCommand)).to(
+        route_points.dtype
+    )
+    ego_scale = torch.tensor(
+        [SPEED_SCALE, MAX_ACCEL, 1.0, MAX_STEER], device=ego_status.device, dtype=ego_status.dtype
+    )
+    return torch.cat(
+        [
+            route_points.reshape(B, -1) / ROUTE_SCALE,
+            (dist_to_turn.clamp(max=200.0) / TURN_DIST_SCALE).unsqueeze(-1),
+            cmd,
+            (speed_limit / SPEED_SCALE).unsqueeze(-1),
+            ego_status / ego_scale,
+        ],
+        -1,
+    )
 
 
 def bound_controls(raw: torch.Tensor) -> torch.Tensor:
@@ -53,16 +64,24 @@ class Planner(nn.Module):
 
     def __init__(self, channels: int, queries: int, layers: int, heads: int):
         super().__init__()
-        self.goal = nn.Sequential(nn.Linear(NAV_FEATURES + EGO_FEATURES, channels), nn.ReLU(inplace=True),
-                                  nn.Linear(channels, channels))
+        self.goal = nn.Sequential(
+            nn.Linear(NAV_FEATURES + EGO_FEATURES, channels),
+            nn.ReLU(inplace=True),
+            nn.Linear(channels, channels),
+        )
         self.queries = nn.Parameter(torch.randn(queries, channels) * 0.02)
         self.decoder = nn.ModuleList(
-            nn.TransformerDecoderLayer(channels, heads, 2 * channels, dropout=0.0, batch_first=True, norm_first=True)
+            nn.TransformerDecoderLayer(
+                channels, heads, 2 * channels, dropout=0.0, batch_first=True, norm_first=True
+            )
             for _ in range(layers)
         )
         self.norm = nn.LayerNorm(channels)
-        self.out = nn.Sequential(nn.Linear(2 * channels, 2 * channels), nn.ReLU(inplace=True),
-                                 nn.Linear(2 * channels, PLAN_STEPS * 3 + 1 + 2))
+        self.out = nn.Sequential(
+            nn.Linear(2 * channels, 2 * channels),
+            nn.ReLU(inplace=True),
+            nn.Linear(2 * channels, PLAN_STEPS * 3 + 1 + 2),
+        )
         self.register_buffer("step_scale", torch.tensor(STEP_SCALE), persistent=False)
 
     def forward(self, bev_tokens: torch.Tensor, pos: torch.Tensor, nav_ego: torch.Tensor):
@@ -77,5 +96,5 @@ class Planner(nn.Module):
         steps = raw[:, : PLAN_STEPS * 3].view(B, PLAN_STEPS, 3) * self.step_scale
         plan = steps.cumsum(1)  # (B, PLAN_STEPS, 3) poses as summed increments: smooth by construction
         speed = F.softplus(raw[:, PLAN_STEPS * 3])  # (B,) m/s >= 0
-        action = bound_controls(raw[:, PLAN_STEPS * 3 + 1:])  # (B, 2)
+        action = bound_controls(raw[:, PLAN_STEPS * 3 + 1 :])  # (B, 2)
         return plan, speed, action, context

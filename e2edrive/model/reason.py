@@ -34,8 +34,9 @@ class ReasonHead(nn.Module):
 
     def __init__(self, channels: int, hidden: int):
         super().__init__()
-        self.classify = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(inplace=True),
-                                      nn.Linear(channels, NUM_REASONS))
+        self.classify = nn.Sequential(
+            nn.Linear(channels, channels), nn.ReLU(inplace=True), nn.Linear(channels, NUM_REASONS)
+        )
         # The sentence is conditioned on the decision, so the words agree with the class.
         self.init_h = nn.Linear(channels + NUM_REASONS, hidden)
         self.embed = nn.Embedding(len(VOCAB), hidden)

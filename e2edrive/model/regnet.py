@@ -48,8 +48,15 @@ def _make_divisible(v: float, divisor: int) -> int:
     return new_v + divisor if new_v < 0.9 * v else new_v
 
 
-def regnet_spec(depth: int, w_0: int, w_a: float, w_m: float, group_width: int, stem_width: int = 32,
-                se_ratio: float = 0.25) -> RegNetSpec:
+def regnet_spec(
+    depth: int,
+    w_0: int,
+    w_a: float,
+    w_m: float,
+    group_width: int,
+    stem_width: int = 32,
+    se_ratio: float = 0.25,
+) -> RegNetSpec:
     """Stage widths and depths from RegNet's quantised-linear design rule (Radosavovic et al. 2020),
     the same computation as torchvision's `BlockParams.from_init_params` (bottleneck ratio 1)."""
     widths_cont = torch.arange(depth) * w_a + w_0
@@ -71,7 +78,9 @@ def regnet_spec(depth: int, w_0: int, w_a: float, w_m: float, group_width: int, 
 REGNET_Y_400MF = regnet_spec(depth=16, w_0=48, w_a=27.89, w_m=2.09, group_width=8)  # widths 48,104,208,440
 
 
-def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+def conv_bn(
+    c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, act: bool = True
+) -> nn.Sequential:
     """torchvision's Conv2dNormActivation layout: `.0` conv (no bias), `.1` BN, `.2` ReLU."""
     layers: list[nn.Module] = [
         nn.Conv2d(c_in, c_out, k, stride, padding=k // 2, groups=groups, bias=False),
@@ -101,12 +110,14 @@ class YBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, group_width: int, se_ratio: float):
         super().__init__()
         self.proj = conv_bn(c_in, c_out, 1, stride, act=False) if (c_in != c_out or stride != 1) else None
-        self.f = nn.Sequential(OrderedDict(
-            a=conv_bn(c_in, c_out, 1),
-            b=conv_bn(c_out, c_out, 3, stride, groups=c_out // group_width),
-            se=SqueezeExcitation(c_out, int(round(se_ratio * c_in))),
-            c=conv_bn(c_out, c_out, 1, act=False),
-        ))
+        self.f = nn.Sequential(
+            OrderedDict(
+                a=conv_bn(c_in, c_out, 1),
+                b=conv_bn(c_out, c_out, 3, stride, groups=c_out // group_width),
+                se=SqueezeExcitation(c_out, int(round(se_ratio * c_in))),
+                c=conv_bn(c_out, c_out, 1, act=False),
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = x if self.proj is None else self.proj(x)
@@ -124,15 +135,21 @@ class RegNetEncoder(nn.Module):
     def __init__(self, spec: RegNetSpec, out_channels: int):
         super().__init__()
         if len(spec.widths) < 2:
-            raise ValueError(f"RegNetEncoder fuses the last two stages and needs >= 2 stages, got {spec.widths}")
+            raise ValueError(
+                f"RegNetEncoder fuses the last two stages and needs >= 2 stages, got {spec.widths}"
+            )
         self.spec = spec
         self.stem = conv_bn(3, spec.stem_width, 3, 2)
         stages = []
         c_in = spec.stem_width
         for i, (w, d) in enumerate(zip(spec.widths, spec.depths), start=1):
             blocks = OrderedDict(
-                (f"block{i}-{j}", YBlock(c_in if j == 0 else w, w, 2 if j == 0 else 1, min(spec.group_width, w),
-                                          spec.se_ratio))
+                (
+                    f"block{i}-{j}",
+                    YBlock(
+                        c_in if j == 0 else w, w, 2 if j == 0 else 1, min(spec.group_width, w), spec.se_ratio
+                    ),
+                )
                 for j in range(d)
             )
             stages.append((f"block{i}", nn.Sequential(blocks)))
@@ -158,7 +175,9 @@ class RegNetEncoder(nn.Module):
         return self.spec.stride // 2
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.stem((images - self.mean) / self.std)
+        # channels_last lets oneDNN (CPU) and cuDNN pick their fast NHWC kernels: ~30% faster here.
+        x = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        x = self.stem(x)
         stages = list(self.trunk_output.children())
         for stage in stages[:-1]:
             x = stage(x)
@@ -197,8 +216,11 @@ def load_torchvision_weights(encoder: RegNetEncoder, path: str | Path | None) ->
     own = backbone_state_dict(encoder)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-             for k in own if k in state and state[k].shape != own[k].shape]
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or wrong:
         raise ValueError(
             f"{path} does not match this RegNet ({encoder.spec}): missing {missing[:5]}"

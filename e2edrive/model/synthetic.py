@@ -33,8 +33,14 @@ def _cells(grid: BevGrid) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.meshgrid(x, y, indexing="ij")  # (nx, ny) each
 
 
-def synthetic_clip(batch: int = 2, frames: int = 2, rig: CameraRig | None = None, seed: int = 0,
-                   n_boxes: int = 4, device: torch.device | str = "cpu") -> Clip:
+def synthetic_clip(
+    batch: int = 2,
+    frames: int = 2,
+    rig: CameraRig | None = None,
+    seed: int = 0,
+    n_boxes: int = 4,
+    device: torch.device | str = "cpu",
+) -> Clip:
     """Clip with obs tensors (B, T, ...) and labels of the last frame."""
     rig = rig or make_rig()
     g = torch.Generator().manual_seed(seed)
@@ -49,14 +55,22 @@ def synthetic_clip(batch: int = 2, frames: int = 2, rig: CameraRig | None = None
     first[:, 0] = True
     obs = Observation(
         images=torch.randint(0, 256, (B, T, N, 3, H, W), generator=g, dtype=torch.uint8),
-        rig=rig, speed=speed, accel=u(B, T, lo=-2, hi=2), yaw_rate=yaw_rate, steer=u(B, T, lo=-0.1, hi=0.1),
+        rig=rig,
+        speed=speed,
+        accel=u(B, T, lo=-2, hi=2),
+        yaw_rate=yaw_rate,
+        steer=u(B, T, lo=-0.1, hi=0.1),
         odom=torch.stack([speed * 0.1, torch.zeros(B, T), yaw_rate * 0.1], -1),
         nav=NavGoal(
-            route_points=torch.stack([torch.arange(1, 11).float().expand(B, T, 10) * 5,
-                                      torch.zeros(B, T, 10)], -1),
-            dist_to_turn=u(B, T, lo=0, hi=200), turn_command=torch.randint(0, 3, (B, T), generator=g),
-            speed_limit=torch.full((B, T), 13.9)),
-        first=first, camera_valid=torch.ones(B, T, N, dtype=torch.bool),
+            route_points=torch.stack(
+                [torch.arange(1, 11).float().expand(B, T, 10) * 5, torch.zeros(B, T, 10)], -1
+            ),
+            dist_to_turn=u(B, T, lo=0, hi=200),
+            turn_command=torch.randint(0, 3, (B, T), generator=g),
+            speed_limit=torch.full((B, T), 13.9),
+        ),
+        first=first,
+        camera_valid=torch.ones(B, T, N, dtype=torch.bool),
     )
 
     G = LABEL_GRID
@@ -98,16 +112,25 @@ def synthetic_clip(batch: int = 2, frames: int = 2, rig: CameraRig | None = None
     yaw = w.unsqueeze(1) * tt
     # Arc of constant speed and yaw rate: x = v sin(w t) / w, y = v (1 - cos(w t)) / w.
     safe_w = torch.where(w.abs() < 1e-4, torch.full_like(w, 1e-4), w).unsqueeze(1)
-    plan = torch.stack([v.unsqueeze(1) * torch.sin(yaw) / safe_w, v.unsqueeze(1) * (1 - torch.cos(yaw)) / safe_w,
-                        yaw], -1)
+    plan = torch.stack(
+        [v.unsqueeze(1) * torch.sin(yaw) / safe_w, v.unsqueeze(1) * (1 - torch.cos(yaw)) / safe_w, yaw], -1
+    )
     labels = Labels(
-        occupancy=occ, flow=flow, boxes=boxes, box_class=box_class, box_valid=valid, lanes=lanes,
+        occupancy=occ,
+        flow=flow,
+        boxes=boxes,
+        box_class=box_class,
+        box_valid=valid,
+        lanes=lanes,
         lane_polylines=torch.zeros(B, MAX_LANE_POLYLINES, LANE_POLYLINE_POINTS, 2),
         lane_polyline_type=torch.zeros(B, MAX_LANE_POLYLINES, dtype=torch.long),
         lane_polyline_valid=torch.zeros(B, MAX_LANE_POLYLINES, dtype=torch.bool),
-        drivable=drivable, traffic_light=torch.randint(0, 4, (B,), generator=g),
-        depth=u(B, N, H, W, lo=2.0, hi=80.0), semantics=torch.zeros(B, N, H, W, dtype=torch.uint8),
-        expert_plan=plan, expert_speed=v + 1.0,
+        drivable=drivable,
+        traffic_light=torch.randint(0, 4, (B,), generator=g),
+        depth=u(B, N, H, W, lo=2.0, hi=80.0),
+        semantics=torch.zeros(B, N, H, W, dtype=torch.uint8),
+        expert_plan=plan,
+        expert_speed=v + 1.0,
         expert_action=torch.stack([u(B, lo=-0.3, hi=0.3), u(B, lo=-3.0, hi=2.0)], -1),
         reason=torch.randint(0, NUM_REASONS, (B,), generator=g),
     )

@@ -52,9 +52,11 @@ def grid_crop_and_factor(label: BevGrid, model: BevGrid) -> tuple[slice, slice, 
     f = _ratio(model.res, label.res, "model BEV res / label res")
     fz = _ratio(model.z_res, label.z_res, "model z_res / label z_res")
     sl = []
-    for lo_m, hi_m, lo_l, hi_l, res in ((model.x_min, model.x_max, label.x_min, label.x_max, label.res),
-                                         (model.y_min, model.y_max, label.y_min, label.y_max, label.res),
-                                         (model.z_min, model.z_max, label.z_min, label.z_max, label.z_res)):
+    for lo_m, hi_m, lo_l, hi_l, res in (
+        (model.x_min, model.x_max, label.x_min, label.x_max, label.res),
+        (model.y_min, model.y_max, label.y_min, label.y_max, label.res),
+        (model.z_min, model.z_max, label.z_min, label.z_max, label.z_res),
+    ):
         if lo_m < lo_l - 1e-6 or hi_m > hi_l + 1e-6:
             raise ValueError(f"model grid [{lo_m}, {hi_m}) exceeds the label grid [{lo_l}, {hi_l})")
         start = (lo_m - lo_l) / res
@@ -65,7 +67,7 @@ def grid_crop_and_factor(label: BevGrid, model: BevGrid) -> tuple[slice, slice, 
 
 
 def object_targets(labels: Labels, grid: BevGrid) -> tuple[torch.Tensor, ...]:
-    """CenterNet targets: heatmap (B, K, X, Y), box (B, 8, X, Y), velocity (B, 2, X, Y), center_mask (B, X, Y).
+    """CenterNet targets: heatmap (B, K, X, Y), box (B, 8, X, Y), velocity (B, 2, X, Y), mask (B, X, Y).
 
     Gaussian sigma = max(0.5 cell, sqrt(l w) / 4): a car (4.5 x 1.9 m) spreads over ~1 cell at 2 m,
     a chicken stays a single peak. When two objects share a centre cell one of them keeps the
@@ -88,11 +90,21 @@ def object_targets(labels: Labels, grid: BevGrid) -> tuple[torch.Tensor, ...]:
 
     cx = grid.x_min + (ix.to(dt) + 0.5) * grid.res
     cy = grid.y_min + (iy.to(dt) + 0.5) * grid.res
-    reg = torch.stack([
-        boxes[..., 0] - cx, boxes[..., 1] - cy, boxes[..., 2],
-        boxes[..., 3].clamp(min=1e-2).log(), boxes[..., 4].clamp(min=1e-2).log(), boxes[..., 5].clamp(min=1e-2).log(),
-        torch.sin(boxes[..., 6]), torch.cos(boxes[..., 6]), boxes[..., 7], boxes[..., 8],
-    ], -1)  # (B, M, 10)
+    reg = torch.stack(
+        [
+            boxes[..., 0] - cx,
+            boxes[..., 1] - cy,
+            boxes[..., 2],
+            boxes[..., 3].clamp(min=1e-2).log(),
+            boxes[..., 4].clamp(min=1e-2).log(),
+            boxes[..., 5].clamp(min=1e-2).log(),
+            torch.sin(boxes[..., 6]),
+            torch.cos(boxes[..., 6]),
+            boxes[..., 7],
+            boxes[..., 8],
+        ],
+        -1,
+    )  # (B, M, 10)
     # Objects outside the grid are written to a spare slot X*Y that is dropped afterwards.
     flat = torch.where(inside, ix * Y + iy, torch.full_like(ix, X * Y))  # (B, M)
     buf = torch.zeros(B, X * Y + 1, 10, device=dev, dtype=dt)
@@ -103,13 +115,16 @@ def object_targets(labels: Labels, grid: BevGrid) -> tuple[torch.Tensor, ...]:
     return heatmap, buf[:, :8], buf[:, 8:], mask[:, : X * Y].reshape(B, X, Y)
 
 
-def make_targets(labels: Labels, grid: BevGrid, depth_hw: tuple[int, int],
-                 label_grid: BevGrid = LABEL_GRID) -> HeadTargets:
+def make_targets(
+    labels: Labels, grid: BevGrid, depth_hw: tuple[int, int], label_grid: BevGrid = LABEL_GRID
+) -> HeadTargets:
     """All head targets for a model whose BEV is `grid` and whose depth maps are depth_hw (h, w)."""
     sx, sy, sz, f, fz = grid_crop_and_factor(label_grid, grid)
     if labels.occupancy.shape[-3:] != (label_grid.nz, label_grid.nx, label_grid.ny):
-        raise ValueError(f"labels.occupancy has shape {tuple(labels.occupancy.shape)}, expected "
-                         f"(B, {label_grid.nz}, {label_grid.nx}, {label_grid.ny}) for the label grid")
+        raise ValueError(
+            f"labels.occupancy has shape {tuple(labels.occupancy.shape)}, expected "
+            f"(B, {label_grid.nz}, {label_grid.nx}, {label_grid.ny}) for the label grid"
+        )
     occ_full = labels.occupancy[:, sz, sx, sy].float()  # (B, nz_l, nx_l, ny_l) cropped
     occ = F.max_pool3d(occ_full.unsqueeze(1), (fz, f, f)).squeeze(1)  # (B, nz, X, Y)
 
@@ -133,5 +148,16 @@ def make_targets(labels: Labels, grid: BevGrid, depth_hw: tuple[int, int],
     d = F.avg_pool2d(torch.where(ok, depth, torch.zeros_like(depth)).flatten(0, 1), (H // h, W // w))
     n_ok = F.avg_pool2d(ok.float().flatten(0, 1), (H // h, W // w))
     depth_t = (d / n_ok.clamp(min=1e-6)).view(B, N, h, w)  # mean depth over valid pixels of each patch
-    return HeadTargets(occ, flow, flow_mask, heatmap, box, velocity, center, lanes, drivable,
-                       depth_t, n_ok.view(B, N, h, w) > 0)
+    return HeadTargets(
+        occ,
+        flow,
+        flow_mask,
+        heatmap,
+        box,
+        velocity,
+        center,
+        lanes,
+        drivable,
+        depth_t,
+        n_ok.view(B, N, h, w) > 0,
+    )

@@ -18,21 +18,25 @@ from e2edrive.core.constants import BevGrid
 from e2edrive.model.bev import bev_cell_centres
 
 
-def warp_bev(prev: torch.Tensor, odom: torch.Tensor, grid: BevGrid) -> torch.Tensor:
+def warp_bev(
+    prev: torch.Tensor, odom: torch.Tensor, grid: BevGrid, centres: torch.Tensor | None = None
+) -> torch.Tensor:
     """BEV features prev (B, C, nx, ny) in the previous ego frame -> current ego frame.
 
     odom (B, 3): (dx, dy, dyaw) of the current ego pose in the previous ego frame.
+    centres: bev_cell_centres(grid) on prev's device, if the caller keeps them (saves a copy per step).
     """
     B = prev.shape[0]
-    p = bev_cell_centres(grid).to(prev)  # (nx, ny, 2) current frame
+    p = bev_cell_centres(grid).to(prev) if centres is None else centres  # (nx, ny, 2) current frame
     c, s = torch.cos(odom[:, 2]).view(B, 1, 1), torch.sin(odom[:, 2]).view(B, 1, 1)
     x_prev = c * p[..., 0] - s * p[..., 1] + odom[:, 0].view(B, 1, 1)  # (B, nx, ny)
     y_prev = s * p[..., 0] + c * p[..., 1] + odom[:, 1].view(B, 1, 1)
     # grid_sample: last grid coordinate indexes the width (our y axis), the first the height (x).
     gx = (y_prev - grid.y_min) / (grid.y_max - grid.y_min) * 2 - 1
     gy = (x_prev - grid.x_min) / (grid.x_max - grid.x_min) * 2 - 1
-    return F.grid_sample(prev, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="zeros",
-                         align_corners=False)
+    return F.grid_sample(
+        prev, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
 
 
 class ConvGRU(nn.Module):
@@ -61,16 +65,18 @@ class TemporalFusion(nn.Module):
     def __init__(self, channels: int, grid: BevGrid):
         super().__init__()
         self.grid = grid
+        self.register_buffer("centres", bev_cell_centres(grid), persistent=False)  # (nx, ny, 2)
         self.gru = ConvGRU(channels)
         self.out = nn.Conv2d(2 * channels, channels, 1)
 
     def init_state(self, batch: int, channels: int, device, dtype=torch.float32) -> torch.Tensor:
         return torch.zeros(batch, channels, self.grid.nx, self.grid.ny, device=device, dtype=dtype)
 
-    def step(self, bev: torch.Tensor, h: torch.Tensor, odom: torch.Tensor, first: torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, bev: torch.Tensor, h: torch.Tensor, odom: torch.Tensor, first: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         keep = (~first.bool()).to(h.dtype).view(-1, 1, 1, 1)
-        h = warp_bev(h * keep, odom, self.grid)
+        h = warp_bev(h * keep, odom, self.grid, self.centres)
         h = self.gru(bev, h)  # (B, C, X, Y)
         # The current frame stays visible next to the memory: heads need both "now" and "history".
         return self.out(torch.cat([bev, h], 1)), h

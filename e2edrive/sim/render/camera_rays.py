@@ -4,8 +4,9 @@ ego frame, its ground hit and its tile never change between frames.
 Rays are scaled so that their camera-frame z is 1: a ray point o + t d then lies at depth t
 along the optical axis, so the ray parameter *is* the depth label, with no division.
 
-Pixels are stored tile by tile (tile-major order, `TH x TW` pixels per tile) so that object
-culling can pick candidate boxes per tile; `pixel_order` maps back to row-major (H, W).
+Pixels are stored tile by tile (tile-major order (tile row, tile column, row, column), `TH x TW`
+pixels per tile) so that object culling can pick candidate boxes per tile; a permutation of
+those four axes gives back the row-major image.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class CameraRays:
     ground_t:    (N, P) depth of the ray's hit of the ground plane z = 0 (inf if it never hits)
     ground_xy:   (N, P, 2) ego-frame ground hit (0 where it never hits)
     tile_rect:   (T, 4) (u0, v0, u1, v1) pixel-edge bounds of each tile
-    pixel_order: (H * W,) long: row-major pixel p lives at tile-major index pixel_order[p]
     T_cam_from_ego: (N, 4, 4)
     K:           (N, 3, 3)
     """
@@ -43,7 +43,6 @@ class CameraRays:
     ground_t: torch.Tensor
     ground_xy: torch.Tensor
     tile_rect: torch.Tensor
-    pixel_order: torch.Tensor
     T_cam_from_ego: torch.Tensor
     K: torch.Tensor
     tile_h: int
@@ -84,13 +83,11 @@ def make_camera_rays(rig: CameraRig, device: torch.device | str, tile: tuple[int
     tiles_v0 = (torch.arange(nty) * th).repeat_interleave(ntx)
     tiles_u0 = (torch.arange(ntx) * tw).repeat(nty)
     tile_rect = torch.stack([tiles_u0, tiles_v0, tiles_u0 + tw, tiles_v0 + th], -1).double()
-    pixel_order = torch.empty(H * W, dtype=torch.long)
-    pixel_order[rows * W + cols] = torch.arange(H * W)
 
     f32 = dict(device=device, dtype=torch.float32)
     return CameraRays(
         origin=origin.to(**f32), dirs=dirs.to(**f32), ray_norm=dirs.norm(dim=-1).to(**f32),
         ground_t=ground_t.to(**f32), ground_xy=ground_xy.to(**f32), tile_rect=tile_rect.to(**f32),
-        pixel_order=pixel_order.to(device), T_cam_from_ego=se3_inverse(T).to(**f32), K=K.to(**f32),
+T_cam_from_ego=se3_inverse(T).to(**f32), K=K.to(**f32),
         tile_h=th, tile_w=tw,
     )

@@ -19,6 +19,9 @@ from e2edrive.sim.render.boxes import SolidBoxes, box_corners
 from e2edrive.sim.render.camera_rays import CameraRays
 
 NEAR = 0.05  # m, near plane: boxes closer than this to a camera are not drawn
+FAR = 1e30  # stand-in depth of a miss inside the keyed reduction (finite, so arithmetic masks work)
+BOX_BITS = 20  # box index bits of the reduction key (up to ~1M boxes)
+FAR_KEY = int(torch.tensor(FAR, dtype=torch.float32).view(torch.int32)) << BOX_BITS
 
 
 def cull_boxes(rays: CameraRays, boxes: SolidBoxes, width: int, height: int, max_per_tile: int
@@ -70,10 +73,8 @@ def cast_boxes(rays: CameraRays, boxes: SolidBoxes, width: int, height: int, max
     B = boxes.yaw.shape[0]
     N, P = rays.dirs.shape[:2]
     dev = rays.dirs.device
-    inf = torch.tensor(float("inf"), device=dev)
-    t_best = torch.full((B, N, P), float("inf"), device=dev)
     if boxes.num_boxes == 0:
-        return t_best, torch.zeros(B, N, P, dtype=torch.long, device=dev)
+        return (torch.full((B, N, P), float("inf"), device=dev), torch.zeros(B, N, P, dtype=torch.long, device=dev))
     idx, ok = cull_boxes(rays, boxes, width, height, max_per_tile)  # (B, N, T, Kt)
     T, Pt, Kt, K = rays.num_tiles, rays.tile_pixels, idx.shape[-1], boxes.num_boxes
 
@@ -107,15 +108,18 @@ def cast_boxes(rays: CameraRays, boxes: SolidBoxes, width: int, height: int, max
     tn, tf = torch.maximum(tn, tny), torch.minimum(tf, tfy)
     tny, tfy = slab(z0 - o[:, 2], z1 - o[:, 2], inv_dz)
     tn, tf = torch.maximum(tn, tny), torch.minimum(tf, tfy)
-    hit = (tn <= tf) & (tn > NEAR)
+    # One int64 key per pair and pixel: the depth's float bits (monotonic for positive floats)
+    # above the box index, so a single scatter-min finds the nearest hit and its box at once
+    # (ties: the lower box index). Misses get depth FAR; masks are arithmetic, not torch.where,
+    # which is several times slower on CPU.
+    miss = (tn > tf) | (tn <= NEAR)
     if not compact:
-        hit &= ok.reshape(-1)[pair, None]
-    t_pair = torch.where(hit, tn, inf)  # (Q, Pt)
-
-    # Per pixel: the nearest hit, then (ties: highest index, deterministic) the box that made it.
+        miss |= ~ok.reshape(-1)[pair, None]
+    t_key = tn.clamp(min=0.0) + miss * FAR  # (Q, Pt) all positive
+    key = (t_key.view(torch.int32).long() << BOX_BITS) | box[:, None]
     rows = tile[:, None].expand(-1, Pt)
-    t_best = t_best.view(B * N * T, Pt).scatter_reduce(0, rows, t_pair, "amin")
-    won = (t_pair == t_best[tile]) & hit
-    winner = torch.zeros(B * N * T, Pt, dtype=torch.long, device=dev)
-    winner = winner.scatter_reduce(0, rows, torch.where(won, box[:, None], 0), "amax")
-    return t_best.view(B, N, P), winner.view(B, N, P)
+    best = torch.full((B * N * T, Pt), FAR_KEY, dtype=torch.long, device=dev)
+    best = best.scatter_reduce(0, rows, key, "amin")
+    t_best = (best >> BOX_BITS).to(torch.int32).view(torch.float32)
+    t_best = torch.where(t_best < FAR / 2, t_best, torch.inf)
+    return t_best.view(B, N, P), (best & ((1 << BOX_BITS) - 1)).view(B, N, P)

@@ -55,15 +55,18 @@ def box_albedo(look: torch.Tensor, semantic: torch.Tensor, base: torch.Tensor, h
     """Albedo (..., 3) of box hits and an emissive mask (...) (lit lamps, not shaded).
 
     look, semantic, light_state (...) long; base (..., 3) the box's colour;
-    half (..., 2) half length and width.
+    half (..., 2) half length and width. Painting writes palette indices (one channel, later
+    paints win) and a brightness gain on the base colour; colours are looked up once at the end.
     """
     side = hit.face < 2
     hx, hy = half[..., 0], half[..., 1]
-    col = base.clone()
+    palette: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)]  # 0: keep the base colour
+    paint_id = torch.zeros_like(look)
 
-    def paint(mask: torch.Tensor, rgb) -> None:
-        value = rgb if isinstance(rgb, torch.Tensor) else _rgb(rgb, col)
-        col.copy_(torch.where(mask.unsqueeze(-1), value, col))
+    def paint(mask: torch.Tensor, rgb: tuple[float, float, float]) -> None:
+        nonlocal paint_id
+        palette.append(rgb)
+        paint_id = torch.where(mask, len(palette) - 1, paint_id)
 
     veh = look == Look.VEHICLE
     along = torch.where(hit.face == 1, hit.lx.abs() < 0.8 * hx, hit.ly.abs() < 0.85 * hy)
@@ -86,14 +89,11 @@ def box_albedo(look: torch.Tensor, semantic: torch.Tensor, base: torch.Tensor, h
     # Debris: an irregular patchwork (no class describes it, so it must not look like one).
     cell = hash_noise(torch.floor(hit.lx * 4), torch.floor(hit.ly * 4), torch.floor(hit.zr * 5))
     debris = look == Look.DEBRIS
-    mottled = base * (0.35 + 1.1 * cell.unsqueeze(-1))
-    paint(debris, mottled)
     paint(debris & (cell > 0.7), (0.45, 0.25, 0.12))  # rusty patches
-
     barrier = look == Look.BARRIER
     slab = hash_noise(torch.floor(hit.lx * 0.5 + 0.5 * hit.ly), torch.zeros_like(hit.lx))
-    paint(barrier, col * (0.9 + 0.2 * slab).unsqueeze(-1))
     paint(barrier & (hit.zr < 0.1), (0.35, 0.35, 0.33))  # dirty foot of the barrier
+    gain = 1 + debris * (1.1 * cell - 0.65) + barrier * (0.2 * slab - 0.1)  # mottled debris, concrete slabs
 
     # Traffic-light housing: lamps on the +length face (the one facing light_yaw).
     emissive = torch.zeros_like(side)
@@ -104,6 +104,8 @@ def box_albedo(look: torch.Tensor, semantic: torch.Tensor, base: torch.Tensor, h
         paint(on_lamp & ~lit, LAMP_DARK)
         paint(lit, _LAMP_LIT[state])
         emissive = emissive | lit
+    table = torch.tensor(palette, dtype=base.dtype, device=base.device)
+    col = torch.where((paint_id > 0).unsqueeze(-1), table[paint_id], base * gain.unsqueeze(-1))
     return col, emissive
 
 
@@ -119,11 +121,6 @@ def lambert(albedo: torch.Tensor, n_dot_sun: torch.Tensor, ambient: torch.Tensor
 FOG_RGB = (0.74, 0.76, 0.79)
 
 
-def apply_fog(color: torch.Tensor, distance: torch.Tensor, fog: torch.Tensor, ambient: torch.Tensor) -> torch.Tensor:
-    """Exponential fog: blend to a grey fog colour by exp(-fog * distance along the ray).
-
-    color (..., 3), distance (...) m; fog (per metre) and ambient broadcastable to distance.
-    """
-    keep = torch.exp(-fog * distance).unsqueeze(-1)
-    fog_rgb = _rgb(FOG_RGB, color) * ambient.clamp(0.15, 1).unsqueeze(-1)
-    return fog_rgb + (color - fog_rgb) * keep
+def fog_color(ambient: torch.Tensor) -> torch.Tensor:
+    """(B, 3) fog colour (0..1): a light grey, darker at night."""
+    return _rgb(FOG_RGB, ambient) * ambient.clamp(0.15, 1)[:, None]
