@@ -292,8 +292,12 @@ def test_recorder_misuse_errors(tmp_path):
             rec.add_step(obs1, bad_occ, action, pose)
         # the rejected steps left nothing behind: both episodes still hold exactly their first frame
         assert rec.pending(0) == 1 and rec.pending(1) == 1
-        ep = rec.end_episode(1, "x", 2)
-    clip = DrivingDataset(tmp_path, history=1)[0]
+        with pytest.raises(ValueError, match="Out of range float"):
+            rec.end_episode(1, "x", 2, info={"min_ttc": float("inf")})  # JSON has no inf
+        ep = rec.end_episode(1, "x", 2, info={"min_ttc": None})
+    ds = DrivingDataset(tmp_path, history=1)
+    clip = ds[0]
+    assert ds.episode_info == {ep: {"min_ttc": None}}
     assert clip.meta[0].tolist() == [ep, 0, 2] and torch.equal(clip.obs.images[0, 0], obs.images[1])
     with pytest.raises(DatasetFormatError, match="another camera rig"):
         Recorder(tmp_path, make_rig(8, 16), GRID)

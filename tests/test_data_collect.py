@@ -50,6 +50,9 @@ class FakeWorld:
         infr = SimpleNamespace(**{k: torch.zeros(len(self.t), dtype=torch.bool) for k in INFRACTIONS})
         return SimpleNamespace(done=done, infractions=infr)
 
+    def episode_results(self):
+        return [SimpleNamespace(to_dict=lambda s=s: {"passed": s % 2 == 0, "seed": s}) for _, s in self.jobs]
+
     def reset_envs(self, idx, pairs):
         for i, pair in zip(idx, pairs):
             self.jobs[i], self.t[i] = pair, 0
@@ -92,7 +95,10 @@ def test_collect_records_every_job_once(tmp_path, fake_sim):
     for (_, seed), ts in got.items():
         assert ts == list(range(_length(seed)))
     assert all(r["ego_x"] == r["seed"] and r["ego_y"] == r["t"] for r in table)  # frames belong to their job
-    assert table[0]["tags"] == ["driver=expert", "noise=0.0", "noise_accel=0.0"]
+    for r in table:
+        assert r["tags"] == ["driver=expert", "noise=0.0", "noise_accel=0.0", f"passed={r['seed'] % 2 == 0}"]
+        assert ds.episode_info[r["episode"]] == {"passed": r["seed"] % 2 == 0, "seed": r["seed"]}
+    assert summary["passed"] == 4
 
 
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):
@@ -124,9 +130,11 @@ def test_collect_command_with_the_real_world(tmp_path, capsys):
         "0.05",
     ]
     assert collect_cmd.main(argv) == 0
-    assert "recorded 4 episodes, 12 frames" in capsys.readouterr().out
+    assert "12 frames" in capsys.readouterr().out
     ds = DrivingDataset(out, history=2)
     assert len(ds) == 12 and ds.meta["created"]["noise"] == 0.05
+    info = ds.episode_info[ds.episodes[0]]  # sim.metrics.EpisodeResult.to_dict() of the drive
+    assert info["steps"] == 3 and 0 <= info["route_completion"] < 1 and "driving_score" in info
     rows = ds.index.to_pylist()
     assert sorted({(r["scenario"], r["seed"]) for r in rows}) == [
         ("cut_in", 0),

@@ -52,7 +52,7 @@ def test_rotated_box_occupancy_matches_geometry():
     assert occ[inside].all()
     # ...and every occupied cell lies within half a cell diagonal of the box (none elsewhere).
     dx, dy = (lx.abs() - L / 2).clamp(min=0), (ly.abs() - W / 2).clamp(min=0)
-    near = (dx ** 2 + dy ** 2).sqrt() <= G.res * math.sqrt(2) / 2 + 1e-5
+    near = (dx**2 + dy**2).sqrt() <= G.res * math.sqrt(2) / 2 + 1e-5
     assert (occ.bool() <= near[None]).all()
     assert not occ[4:].any()  # nothing above the 1.6 m roof (voxels from 2.0 m up)
 

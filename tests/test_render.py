@@ -120,10 +120,15 @@ def test_sky_and_ground_depth(renderer):
 def slice_scene(sc, b):
     from dataclasses import fields, replace
 
-    changes = {f.name: getattr(sc, f.name)[b:b + 1] for f in fields(sc)
-               if isinstance(getattr(sc, f.name), torch.Tensor)}
+    changes = {
+        f.name: getattr(sc, f.name)[b : b + 1]
+        for f in fields(sc)
+        if isinstance(getattr(sc, f.name), torch.Tensor)
+    }
     g = sc.ground
-    return replace(sc, ground=replace(g, material=g.material[b:b + 1], origin=g.origin[b:b + 1]), **changes)
+    return replace(
+        sc, ground=replace(g, material=g.material[b : b + 1], origin=g.origin[b : b + 1]), **changes
+    )
 
 
 @pytest.mark.parametrize("chunk", [0, 2])
@@ -135,9 +140,9 @@ def test_batch_equals_single(chunk):
     full = renderer.render(sc)
     for b in range(3):
         one = renderer.render(slice_scene(sc, b))
-        assert torch.equal(full.rgb[b:b + 1], one.rgb)
-        assert torch.equal(full.semantics[b:b + 1], one.semantics)
-        torch.testing.assert_close(full.depth[b:b + 1], one.depth)
+        assert torch.equal(full.rgb[b : b + 1], one.rgb)
+        assert torch.equal(full.semantics[b : b + 1], one.semantics)
+        torch.testing.assert_close(full.depth[b : b + 1], one.depth)
     assert not torch.equal(full.rgb[0], full.rgb[1])  # the environments differ
 
 
@@ -153,9 +158,20 @@ def test_compact_and_masked_paths_agree():
 def test_test_street_content(renderer):
     out = renderer.render(make_test_scene(1))
     sem = out.semantics[0]
-    for cls in (Semantic.ROAD, Semantic.LANE_MARKING, Semantic.CENTER_LINE, Semantic.VEHICLE, Semantic.CHICKEN,
-                Semantic.GOOSE, Semantic.PEDESTRIAN, Semantic.DEBRIS, Semantic.BARRIER, Semantic.TRAFFIC_LIGHT,
-                Semantic.PUDDLE, Semantic.SKY):
+    for cls in (
+        Semantic.ROAD,
+        Semantic.LANE_MARKING,
+        Semantic.CENTER_LINE,
+        Semantic.VEHICLE,
+        Semantic.CHICKEN,
+        Semantic.GOOSE,
+        Semantic.PEDESTRIAN,
+        Semantic.DEBRIS,
+        Semantic.BARRIER,
+        Semantic.TRAFFIC_LIGHT,
+        Semantic.PUDDLE,
+        Semantic.SKY,
+    ):
         assert (sem == cls).any(), f"{cls.name} missing from the test street"
     rgb = out.rgb[0].permute(0, 2, 3, 1).float()  # (N, H, W, 3)
     puddle, road = rgb[sem == Semantic.PUDDLE].mean(0), rgb[sem == Semantic.ROAD].mean(0)
@@ -175,13 +191,13 @@ def test_mosaic_and_png(tmp_path):
     rgb = torch.randint(0, 255, (8, 3, 64, 128), dtype=torch.uint8)
     m = camera_mosaic(rgb, RIG.names)
     assert m.shape == (2 * (64 + 9 + 2), 4 * (128 + 2), 3)
-    assert np.array_equal(m[9:9 + 64, 0:128], rgb[0].permute(1, 2, 0).numpy())
+    assert np.array_equal(m[9 : 9 + 64, 0:128], rgb[0].permute(1, 2, 0).numpy())
     path = tmp_path / "m.png"
     write_png(path, m)
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     idat = data.index(b"IDAT")
-    raw = zlib.decompress(data[idat + 4:data.index(b"IEND") - 8])
+    raw = zlib.decompress(data[idat + 4 : data.index(b"IEND") - 8])
     assert len(raw) == m.shape[0] * (1 + m.shape[1] * 3)
     with pytest.raises(ValueError, match="uint8"):
         camera_mosaic(rgb.float(), RIG.names)

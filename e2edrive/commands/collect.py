@@ -101,7 +101,7 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     steps = torch.zeros(B, dtype=torch.long)  # recorded steps of each environment's episode
     tags = [f"driver={cfg.driver}", f"noise={cfg.noise}", f"noise_accel={cfg.noise_accel}"]
     creation = {"command": command, "driver": cfg.driver, "noise": cfg.noise, "noise_accel": cfg.noise_accel}
-    n_episodes = n_frames = 0
+    n_episodes = n_frames = n_passed = 0
     start = time.perf_counter()
     with Recorder(cfg.out, rig, creation=creation) as rec:
         while bool(recording.any()):
@@ -124,8 +124,12 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
                 done |= steps >= cfg.max_steps
             finished = (done & recording).nonzero().flatten().tolist()
             restart, pairs = [], []
+            results = world.episode_results() if finished else []
             for i in finished:
-                rec.end_episode(i, env_job[i][0], env_job[i][1], tags=tags)
+                result = results[i].to_dict()  # metrics and the scenario's pass rule
+                n_passed += bool(result["passed"])
+                ep_tags = [*tags, f"passed={bool(result['passed'])}"]
+                rec.end_episode(i, env_job[i][0], env_job[i][1], tags=ep_tags, info=result)
                 n_episodes += 1
                 if next_job < len(jobs):
                     env_job[i] = jobs[next_job]
@@ -139,7 +143,8 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
                 steps[restart] = 0
             if finished:
                 print(f"  {n_episodes}/{len(jobs)} episodes, {n_frames} frames", flush=True)
-    return {"episodes": n_episodes, "frames": n_frames, "seconds": time.perf_counter() - start}
+    seconds = time.perf_counter() - start
+    return {"episodes": n_episodes, "passed": n_passed, "frames": n_frames, "seconds": seconds}
 
 
 def main(argv: list[str]) -> int:
@@ -151,7 +156,7 @@ def main(argv: list[str]) -> int:
         return 2
     fps = summary["frames"] / max(summary["seconds"], 1e-9)
     print(
-        f"recorded {summary['episodes']} episodes, {summary['frames']} frames in "
-        f"{summary['seconds']:.1f} s ({fps:.1f} frames/s) into {cfg.out}"
+        f"recorded {summary['episodes']} episodes ({summary['passed']} passed), {summary['frames']} frames "
+        f"in {summary['seconds']:.1f} s ({fps:.1f} frames/s) into {cfg.out}"
     )
     return 0

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from e2edrive.core.rig import CameraRig
 from e2edrive.core.types import Clip, Labels, NavGoal, Observation
 from e2edrive.data.format import (
+    EPISODE_INFO_KEY,
     INDEX_DIR,
     MANIFEST_KEY,
     TMP_PREFIX,
@@ -50,29 +51,34 @@ _NAV_ARRAYS = {
 _LABEL_ARRAYS = tuple(f.name for f in fields(Labels))
 
 
-def read_index(root: str | os.PathLike, skip_unreadable: bool = False) -> tuple[pa.Table, dict[int, dict]]:
-    """All committed episodes' index rows (one table) and their shard manifests by episode id."""
+def read_index(
+    root: str | os.PathLike, skip_unreadable: bool = False
+) -> tuple[pa.Table, dict[int, dict], dict[int, dict]]:
+    """All committed episodes' index rows (one table), their shard manifests and their episode info
+    (both by episode id)."""
     root = Path(root)
     parts = (
         sorted(p for p in (root / INDEX_DIR).glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
         if (root / INDEX_DIR).is_dir()
         else []
     )
-    tables, manifests = [], {}
+    tables, manifests, infos = [], {}, {}
     for p in parts:
         try:
             table = pq.ParquetFile(p).read()  # 3x faster than pq.read_table per small file
             manifest = json.loads(table.schema.metadata[MANIFEST_KEY])
+            info = json.loads(table.schema.metadata.get(EPISODE_INFO_KEY, b"{}"))
         except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as e:
             if not skip_unreadable:
                 raise DatasetFormatError(f"index part {p} is unreadable: {e}") from None
             warnings.warn(f"skipping unreadable index part {p}: {e}", stacklevel=2)
             continue
-        manifests[int(table["episode"][0].as_py())] = manifest
+        ep = int(table["episode"][0].as_py())
+        manifests[ep], infos[ep] = manifest, info
         tables.append(table.replace_schema_metadata(None))
     if not tables:
         raise DatasetFormatError(f"{root} has no committed episodes (no {INDEX_DIR}/*.parquet)")
-    return pa.concat_tables(tables), manifests
+    return pa.concat_tables(tables), manifests, infos
 
 
 class DrivingDataset(Dataset):
@@ -105,7 +111,7 @@ class DrivingDataset(Dataset):
         self.rig = CameraRig.from_dict(self.meta["rig"])
         self.history, self.stride, self.verify = history, stride, verify
         self.max_open_episodes = max_open_episodes
-        table, self.manifests = read_index(self.root, skip_unreadable=skip_corrupt)
+        table, self.manifests, self.episode_info = read_index(self.root, skip_unreadable=skip_corrupt)
         heads = table.filter(pc.equal(table["row"], 0))  # one row per episode
         self._shard = dict(zip(heads["episode"].to_pylist(), heads["shard"].to_pylist()))
         self.corrupt: dict[int, str] = {}

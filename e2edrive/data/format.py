@@ -33,6 +33,7 @@ EPISODES_DIR = "episodes"
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"  # in-progress files and directories; readers never look at them
 MANIFEST_KEY = b"e2edrive.manifest"  # Parquet schema-metadata key of an episode's shard manifest
+EPISODE_INFO_KEY = b"e2edrive.episode"  # and of its episode-level results (JSON, e.g. EpisodeResult)
 SHARD_SUFFIX = ".shard"
 CHECKSUM = "sha256"  # hashlib; 1.3 GB/s with the SHA extensions of current x86/ARM CPUs (blake2b: 0.7)
 

@@ -34,6 +34,7 @@ from e2edrive.core.types import Action, Labels, Observation
 from e2edrive.data.format import (
     ARRAYS,
     CHECKSUM,
+    EPISODE_INFO_KEY,
     EPISODES_DIR,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -268,20 +269,29 @@ class Recorder:
             self._writers.pop(i).abort()
             self._steps.pop(i)
 
-    def end_episode(self, i: int, scenario: str, seed: int, tags: Sequence[str] = ()) -> int:
-        """Commit environment i's current episode; return its episode id."""
+    def end_episode(
+        self, i: int, scenario: str, seed: int, tags: Sequence[str] = (), info: dict | None = None
+    ) -> int:
+        """Commit environment i's current episode; return its episode id.
+
+        tags: episode-level strings copied into every index row (filterable, e.g. "passed=False")
+        info: JSON-able episode results (e.g. EpisodeResult.to_dict()), read back as
+              DrivingDataset.episode_info[episode]
+        """
         if i not in self._writers:
             raise ValueError(f"environment {i} has no recorded steps to commit")
+        info_json = json.dumps(info or {}, allow_nan=False)  # before any write: bad info loses nothing
         writer, steps = self._writers.pop(i), self._steps.pop(i)
         episode = self._next_id
         final = self.root / EPISODES_DIR / f"{episode_name(episode)}{SHARD_SUFFIX}"
         digest = writer.commit(final)
         self._next_id += 1  # the id is taken even if the index write below fails: never reuse a shard name
         manifest = {**self._layout, "frames": writer.frames, CHECKSUM: digest}
-        self._write_index(episode, scenario, seed, tags, steps, f"{EPISODES_DIR}/{final.name}", manifest)
+        shard = f"{EPISODES_DIR}/{final.name}"
+        self._write_index(episode, scenario, seed, tags, steps, shard, manifest, info_json)
         return episode
 
-    def _write_index(self, episode, scenario, seed, tags, steps, shard, manifest) -> None:
+    def _write_index(self, episode, scenario, seed, tags, steps, shard, manifest, info_json) -> None:
         T = len(steps)
         arrays = {name: np.stack([s[name] for s in steps]) for name in _INDEX_ARRAYS}
         pose, act, exp = arrays["ego_pose"], arrays["action"], arrays["expert_action"]
@@ -317,7 +327,8 @@ class Recorder:
         cols["flags"] = [s["flags"] for s in steps]
         cols["shard"] = [shard] * T
         cols["row"] = np.arange(T, dtype=np.int32)
-        schema = index_schema().with_metadata({MANIFEST_KEY: json.dumps(manifest).encode()})
+        metadata = {MANIFEST_KEY: json.dumps(manifest).encode(), EPISODE_INFO_KEY: info_json.encode()}
+        schema = index_schema().with_metadata(metadata)
         table = pa.table(cols, schema=schema)
         final = self.root / INDEX_DIR / f"{episode_name(episode)}.parquet"
         tmp = final.with_name(TMP_PREFIX + final.name)

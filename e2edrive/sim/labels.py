@@ -26,8 +26,16 @@ from __future__ import annotations
 
 import torch
 
-from e2edrive.core.constants import (DRIVABLE_MATERIALS, LABEL_GRID, LANE_POLYLINE_POINTS, MAX_BOXES,
-                                     MAX_LANE_POLYLINES, PLAN_STEPS, BevGrid, Semantic)
+from e2edrive.core.constants import (
+    DRIVABLE_MATERIALS,
+    LABEL_GRID,
+    LANE_POLYLINE_POINTS,
+    MAX_BOXES,
+    MAX_LANE_POLYLINES,
+    PLAN_STEPS,
+    BevGrid,
+    Semantic,
+)
 from e2edrive.core.geometry import to_local_points, to_world_points
 from e2edrive.core.types import Labels
 from e2edrive.sim.render.boxes import SolidBoxes, scene_boxes
@@ -77,7 +85,7 @@ def occupancy_and_flow(boxes: SolidBoxes, grid: BevGrid) -> tuple[torch.Tensor, 
     occ = (z_in.float().transpose(1, 2) @ over) > 0  # (B, nz, nx*ny)
     n = boxes.num_objects
     actor = over[:, :n] * z_in[:, :n].any(-1, keepdim=True).float()  # (B, N, nx*ny) columns per actor
-    total = (boxes.velocity[:, :n].transpose(1, 2) @ actor)  # (B, 2, nx*ny)
+    total = boxes.velocity[:, :n].transpose(1, 2) @ actor  # (B, 2, nx*ny)
     count = actor.sum(1, keepdim=True).clamp(min=1.0)
     shape = (B, grid.nx, grid.ny)
     return occ.to(torch.uint8).view(B, grid.nz, *shape[1:]), (total / count).view(B, 2, *shape[1:])
@@ -88,8 +96,10 @@ def object_boxes(scene: Scene, boxes: SolidBoxes) -> tuple[torch.Tensor, torch.T
     B, n = scene.obj_class.shape
     center, half = boxes.center[:, :n], boxes.half[:, :n]
     h = boxes.z1[:, :n] - boxes.z0[:, :n]
-    rows = torch.cat([center, (h / 2)[..., None], 2 * half, h[..., None], boxes.yaw[:, :n, None],
-                      boxes.velocity[:, :n]], -1)  # (B, N, 9)
+    rows = torch.cat(
+        [center, (h / 2)[..., None], 2 * half, h[..., None], boxes.yaw[:, :n, None], boxes.velocity[:, :n]],
+        -1,
+    )  # (B, N, 9)
     dist = torch.linalg.vector_norm(center, dim=-1)
     keep = boxes.valid[:, :n] & (dist <= MAX_BOX_RANGE)
     order = torch.argsort(torch.where(keep, dist, torch.inf), dim=1, stable=True)[:, :MAX_BOXES]
@@ -109,7 +119,9 @@ def ground_bev(scene: Scene, grid: BevGrid) -> tuple[torch.Tensor, torch.Tensor]
     off = (torch.arange(SUB, device=dev, dtype=torch.float32) + 0.5) / SUB * grid.res
     xs = (grid.x_min + torch.arange(grid.nx, device=dev) * grid.res)[:, None] + off  # (nx, SUB)
     ys = (grid.y_min + torch.arange(grid.ny, device=dev) * grid.res)[:, None] + off
-    pts = torch.stack(torch.meshgrid(xs.reshape(-1), ys.reshape(-1), indexing="ij"), -1)  # (nx*SUB, ny*SUB, 2)
+    pts = torch.stack(
+        torch.meshgrid(xs.reshape(-1), ys.reshape(-1), indexing="ij"), -1
+    )  # (nx*SUB, ny*SUB, 2)
     world = to_world_points(scene.ego_pose.float(), pts.expand(B, *pts.shape))
     mat = scene.ground.lookup(world).view(B, grid.nx, SUB, grid.ny, SUB)
     lane = ((mat == Semantic.LANE_MARKING) | (mat == Semantic.CENTER_LINE)).any(4).any(2)
@@ -153,8 +165,12 @@ def lane_polylines(scene: Scene, grid: BevGrid) -> tuple[torch.Tensor, torch.Ten
     total = s[..., -1:]
     sd = total * torch.linspace(0, 1, DENSE, device=dev)  # (B, L, DENSE)
     dense = _interp(s, pts, sd)
-    inside = ((dense[..., 0] >= grid.x_min) & (dense[..., 0] <= grid.x_max)
-              & (dense[..., 1] >= grid.y_min) & (dense[..., 1] <= grid.y_max))
+    inside = (
+        (dense[..., 0] >= grid.x_min)
+        & (dense[..., 0] <= grid.x_max)
+        & (dense[..., 1] >= grid.y_min)
+        & (dense[..., 1] <= grid.y_max)
+    )
     first = inside.float().argmax(-1, keepdim=True)  # (B, L, 1) first dense sample inside
     last = DENSE - 1 - inside.flip(-1).float().argmax(-1, keepdim=True)
 
@@ -183,9 +199,15 @@ def lane_polylines(scene: Scene, grid: BevGrid) -> tuple[torch.Tensor, torch.Ten
     return res * valid[..., None, None], typ * valid, valid
 
 
-def make_labels(scene: Scene, render: RenderOutput | None = None, grid: BevGrid = LABEL_GRID,
-                expert_plan: torch.Tensor | None = None, expert_speed: torch.Tensor | None = None,
-                expert_action: torch.Tensor | None = None, reason: torch.Tensor | None = None) -> Labels:
+def make_labels(
+    scene: Scene,
+    render: RenderOutput | None = None,
+    grid: BevGrid = LABEL_GRID,
+    expert_plan: torch.Tensor | None = None,
+    expert_speed: torch.Tensor | None = None,
+    expert_action: torch.Tensor | None = None,
+    reason: torch.Tensor | None = None,
+) -> Labels:
     """Labels of the frame (module docstring). Without `render`, depth and semantics are empty
     (B, 0, 0, 0) tensors; expert fields not given are zeros for the world to overwrite."""
     B, dev = scene.batch_size, scene.ego_pose.device
@@ -200,9 +222,19 @@ def make_labels(scene: Scene, render: RenderOutput | None = None, grid: BevGrid 
         depth = torch.zeros(B, 0, 0, 0, device=dev)
         semantics = torch.zeros(B, 0, 0, 0, dtype=torch.uint8, device=dev)
     return Labels(
-        occupancy=occupancy, flow=flow, boxes=box_rows, box_class=box_class, box_valid=box_valid,
-        lanes=lanes, lane_polylines=polylines, lane_polyline_type=poly_type, lane_polyline_valid=poly_valid,
-        drivable=drivable, traffic_light=scene.ego_light.long(), depth=depth, semantics=semantics,
+        occupancy=occupancy,
+        flow=flow,
+        boxes=box_rows,
+        box_class=box_class,
+        box_valid=box_valid,
+        lanes=lanes,
+        lane_polylines=polylines,
+        lane_polyline_type=poly_type,
+        lane_polyline_valid=poly_valid,
+        drivable=drivable,
+        traffic_light=scene.ego_light.long(),
+        depth=depth,
+        semantics=semantics,
         expert_plan=expert_plan if expert_plan is not None else torch.zeros(B, PLAN_STEPS, 3, device=dev),
         expert_speed=expert_speed if expert_speed is not None else torch.zeros(B, device=dev),
         expert_action=expert_action if expert_action is not None else torch.zeros(B, 2, device=dev),

@@ -42,12 +42,20 @@ class Look(enum.IntEnum):
     POLE = 6
 
 
-_CLASS_LOOK = {ObjectClass.VEHICLE: Look.VEHICLE, ObjectClass.PEDESTRIAN: Look.PEDESTRIAN,
-               ObjectClass.CHICKEN: Look.ANIMAL, ObjectClass.GOOSE: Look.ANIMAL,
-               ObjectClass.UNKNOWN: Look.DEBRIS}
-_CLASS_SEMANTIC = {ObjectClass.VEHICLE: Semantic.VEHICLE, ObjectClass.PEDESTRIAN: Semantic.PEDESTRIAN,
-                   ObjectClass.CHICKEN: Semantic.CHICKEN, ObjectClass.GOOSE: Semantic.GOOSE,
-                   ObjectClass.UNKNOWN: Semantic.DEBRIS}
+_CLASS_LOOK = {
+    ObjectClass.VEHICLE: Look.VEHICLE,
+    ObjectClass.PEDESTRIAN: Look.PEDESTRIAN,
+    ObjectClass.CHICKEN: Look.ANIMAL,
+    ObjectClass.GOOSE: Look.ANIMAL,
+    ObjectClass.UNKNOWN: Look.DEBRIS,
+}
+_CLASS_SEMANTIC = {
+    ObjectClass.VEHICLE: Semantic.VEHICLE,
+    ObjectClass.PEDESTRIAN: Semantic.PEDESTRIAN,
+    ObjectClass.CHICKEN: Semantic.CHICKEN,
+    ObjectClass.GOOSE: Semantic.GOOSE,
+    ObjectClass.UNKNOWN: Semantic.DEBRIS,
+}
 
 
 @dataclass

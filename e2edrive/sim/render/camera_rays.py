@@ -57,14 +57,17 @@ class CameraRays:
         return self.tile_h * self.tile_w
 
 
-def make_camera_rays(rig: CameraRig, device: torch.device | str, tile: tuple[int, int] = (8, 16)) -> CameraRays:
+def make_camera_rays(
+    rig: CameraRig, device: torch.device | str, tile: tuple[int, int] = (8, 16)
+) -> CameraRays:
     """Build the ray tables of `rig` on `device`; tiles of at most `tile` (h, w) pixels."""
     H, W = rig.height, rig.width
     th, tw = _largest_divisor_at_most(H, tile[0]), _largest_divisor_at_most(W, tile[1])
     nty, ntx = H // th, W // tw
     # Tile-major pixel coordinates: tile (ty, tx), then row, then column inside the tile.
-    ty, tx, r, c = torch.meshgrid(torch.arange(nty), torch.arange(ntx), torch.arange(th), torch.arange(tw),
-                                  indexing="ij")
+    ty, tx, r, c = torch.meshgrid(
+        torch.arange(nty), torch.arange(ntx), torch.arange(th), torch.arange(tw), indexing="ij"
+    )
     rows, cols = (ty * th + r).reshape(-1), (tx * tw + c).reshape(-1)  # (P,)
     u, v = cols.double() + 0.5, rows.double() + 0.5  # pixel centres at +0.5 (core.rig)
 
@@ -76,9 +79,13 @@ def make_camera_rays(rig: CameraRig, device: torch.device | str, tile: tuple[int
     origin = T[:, :3, 3]  # (N, 3)
 
     down = dirs[..., 2] < -1e-9
-    ground_t = torch.where(down, -origin[:, None, 2] / dirs[..., 2].clamp(max=-1e-9),
-                           torch.full_like(dirs[..., 2], float("inf")))
-    ground_xy = origin[:, None, :2] + torch.where(down, ground_t, torch.zeros_like(ground_t))[..., None] * dirs[..., :2]
+    ground_t = torch.where(
+        down, -origin[:, None, 2] / dirs[..., 2].clamp(max=-1e-9), torch.full_like(dirs[..., 2], float("inf"))
+    )
+    ground_xy = (
+        origin[:, None, :2]
+        + torch.where(down, ground_t, torch.zeros_like(ground_t))[..., None] * dirs[..., :2]
+    )
 
     tiles_v0 = (torch.arange(nty) * th).repeat_interleave(ntx)
     tiles_u0 = (torch.arange(ntx) * tw).repeat(nty)
@@ -86,8 +93,14 @@ def make_camera_rays(rig: CameraRig, device: torch.device | str, tile: tuple[int
 
     f32 = dict(device=device, dtype=torch.float32)
     return CameraRays(
-        origin=origin.to(**f32), dirs=dirs.to(**f32), ray_norm=dirs.norm(dim=-1).to(**f32),
-        ground_t=ground_t.to(**f32), ground_xy=ground_xy.to(**f32), tile_rect=tile_rect.to(**f32),
-T_cam_from_ego=se3_inverse(T).to(**f32), K=K.to(**f32),
-        tile_h=th, tile_w=tw,
+        origin=origin.to(**f32),
+        dirs=dirs.to(**f32),
+        ray_norm=dirs.norm(dim=-1).to(**f32),
+        ground_t=ground_t.to(**f32),
+        ground_xy=ground_xy.to(**f32),
+        tile_rect=tile_rect.to(**f32),
+        T_cam_from_ego=se3_inverse(T).to(**f32),
+        K=K.to(**f32),
+        tile_h=th,
+        tile_w=tw,
     )

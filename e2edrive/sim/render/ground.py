@@ -94,8 +94,9 @@ def lookup_material(raster: GroundRaster, xy: torch.Tensor) -> torch.Tensor:
     return m.view(xy.shape[:-1])
 
 
-def ground_shade(material: torch.Tensor, world_xy: torch.Tensor, texture_table: torch.Tensor,
-                 noise: torch.Tensor) -> torch.Tensor:
+def ground_shade(
+    material: torch.Tensor, world_xy: torch.Tensor, texture_table: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """Brightness factor (...) of the procedural texture: cell noise at 0.2 m (and 1.6 m blobs)
     in world coordinates, glued to the ground as the car moves; scaled per material."""
     cell = torch.floor(world_xy * 5).long() & (NOISE_SIZE - 1)  # (..., 2)

@@ -20,8 +20,14 @@ from e2edrive.core.constants import Semantic
 from e2edrive.core.rig import CameraRig
 from e2edrive.sim.render.boxes import SolidBoxes, scene_boxes
 from e2edrive.sim.render.camera_rays import make_camera_rays
-from e2edrive.sim.render.ground import (fresnel, ground_shade, lookup_material, material_tables, noise_texture,
-                                        sky_color)
+from e2edrive.sim.render.ground import (
+    fresnel,
+    ground_shade,
+    lookup_material,
+    material_tables,
+    noise_texture,
+    sky_color,
+)
 from e2edrive.sim.render.objects import cast_boxes
 from e2edrive.sim.render.shading import AMBIENT_SHARE, BoxHit, box_albedo, fog_color, lambert
 from e2edrive.sim.scene import Scene
@@ -45,8 +51,11 @@ class RenderOutput:
 
 def slice_scene(scene: Scene, start: int, stop: int) -> Scene:
     """Environments [start, stop) of a scene (views, no copy)."""
-    changes = {f.name: getattr(scene, f.name)[start:stop] for f in fields(scene)
-               if isinstance(getattr(scene, f.name), torch.Tensor)}
+    changes = {
+        f.name: getattr(scene, f.name)[start:stop]
+        for f in fields(scene)
+        if isinstance(getattr(scene, f.name), torch.Tensor)
+    }
     g = scene.ground
     ground = replace(g, material=g.material[start:stop], origin=g.origin[start:stop])
     return replace(scene, ground=ground, **changes)
@@ -62,9 +71,16 @@ class Renderer:
                   temporaries in cache (4 measured fastest, ~25% over 16); default 4 on CPU, 0 elsewhere
     """
 
-    def __init__(self, rig: CameraRig, device: torch.device | str = "cpu", max_per_tile: int = 16,
-                 max_depth: float = MAX_DEPTH, tile: tuple[int, int] = (4, 16), compact: bool | None = None,
-                 batch_chunk: int | None = None):
+    def __init__(
+        self,
+        rig: CameraRig,
+        device: torch.device | str = "cpu",
+        max_per_tile: int = 16,
+        max_depth: float = MAX_DEPTH,
+        tile: tuple[int, int] = (4, 16),
+        compact: bool | None = None,
+        batch_chunk: int | None = None,
+    ):
         if max_per_tile < 1:
             raise ValueError(f"max_per_tile must be >= 1, got {max_per_tile}")
         self.rig = rig
@@ -85,12 +101,16 @@ class Renderer:
     def render(self, scene: Scene) -> RenderOutput:
         """Render every camera of every environment of `scene` (on the renderer's device)."""
         if scene.ego_pose.device.type != self.device.type:
-            raise ValueError(f"scene is on {scene.ego_pose.device}, renderer on {self.device}: move one of them")
+            raise ValueError(
+                f"scene is on {scene.ego_pose.device}, renderer on {self.device}: move one of them"
+            )
         B, step = scene.batch_size, self.batch_chunk
         if step <= 0 or B <= step:
             return self._render(scene)
         parts = [self._render(slice_scene(scene, i, min(i + step, B))) for i in range(0, B, step)]
-        return RenderOutput(*(torch.cat([getattr(p, f) for p in parts]) for f in ("rgb", "depth", "semantics")))
+        return RenderOutput(
+            *(torch.cat([getattr(p, f) for p in parts]) for f in ("rgb", "depth", "semantics"))
+        )
 
     def _render(self, scene: Scene) -> RenderOutput:
         boxes = scene_boxes(scene)
@@ -109,8 +129,9 @@ class Renderer:
         c, s = torch.cos(ego[:, 2]), torch.sin(ego[:, 2])  # (B,)
         gx, gy = rays.ground_xy[None, ..., 0], rays.ground_xy[None, ..., 1]  # (1, N, P)
         cb, sb = c.view(B, 1, 1), s.view(B, 1, 1)
-        world_xy = torch.stack([ego[:, 0, None, None] + cb * gx - sb * gy,
-                                ego[:, 1, None, None] + sb * gx + cb * gy], -1)  # (B, N, P, 2)
+        world_xy = torch.stack(
+            [ego[:, 0, None, None] + cb * gx - sb * gy, ego[:, 1, None, None] + sb * gx + cb * gy], -1
+        )  # (B, N, P, 2)
         material = lookup_material(scene.ground, world_xy)  # (B, N, P) long
 
         sun = scene.sun_dir.float()
@@ -125,19 +146,32 @@ class Renderer:
         # ground: shade = texture x Lambert x (1 - puddle reflectance), G = mirrored-ray sky;
         # sky: shade = 0, G = the ray's own elevation, w_sky = 1.
         ground_f = is_ground.float()
-        light = ambient.view(B, 1, 1) * (AMBIENT_SHARE + (1 - AMBIENT_SHARE) * sun_ego[:, 2].clamp(min=0).view(B, 1, 1))
+        light = ambient.view(B, 1, 1) * (
+            AMBIENT_SHARE + (1 - AMBIENT_SHARE) * sun_ego[:, 2].clamp(min=0).view(B, 1, 1)
+        )
         refl = (material == Semantic.PUDDLE) * self.reflectance  # (B, N, P)
-        shade = ground_f * ground_shade(material, world_xy, self.texture_table, self.noise) * light * (1 - refl)
+        shade = (
+            ground_f * ground_shade(material, world_xy, self.texture_table, self.noise) * light * (1 - refl)
+        )
         w_sky = 1 - ground_f * (1 - refl)
         g = self.sky_g + ground_f * (self.reflect_g - self.sky_g)
         k255 = keep * 255
-        color = (self.albedo_planar.index_select(1, material.view(-1)).view(3, B, N, P) * (shade * k255) + sky_color(g, sun[:, 2]) * (w_sky * k255)
-                 + fog_color(ambient).T.reshape(3, B, 1, 1) * (255 * (1 - keep)))  # (3, B, N, P)
+        color = (
+            self.albedo_planar.index_select(1, material.view(-1)).view(3, B, N, P) * (shade * k255)
+            + sky_color(g, sun[:, 2]) * (w_sky * k255)
+            + fog_color(ambient).T.reshape(3, B, 1, 1) * (255 * (1 - keep))
+        )  # (3, B, N, P)
         sem = material * is_ground  # SKY is 0
 
         # Objects: shade only the pixels they cover (all pixels, masked, when not compact).
-        pid = is_obj.reshape(-1).nonzero().squeeze(1) if self.compact else torch.arange(B * N * P, device=self.device)
-        t_hit = torch.minimum(t_obj, t_ground.new_tensor(self.max_depth)).reshape(-1)[pid]  # finite where it matters
+        pid = (
+            is_obj.reshape(-1).nonzero().squeeze(1)
+            if self.compact
+            else torch.arange(B * N * P, device=self.device)
+        )
+        t_hit = torch.minimum(t_obj, t_ground.new_tensor(self.max_depth)).reshape(-1)[
+            pid
+        ]  # finite where it matters
         obj_rgb, obj_sem = self._shade_boxes(boxes, box.reshape(-1)[pid], t_hit, pid, sun_ego, ambient)
         b = pid // (N * P)
         k = keep.reshape(-1)[pid, None]
@@ -152,8 +186,11 @@ class Renderer:
             flat_sem = flat_sem + o * (obj_sem - flat_sem)
 
         rgb = flat_color.add_(0.5).clamp_(0, 255).to(torch.uint8).view(3, B, N, P)
-        return RenderOutput(rgb=self._row_major(rgb.permute(1, 2, 0, 3)),
-                            depth=self._row_major(depth), semantics=self._row_major(flat_sem.view(B, N, P).to(torch.uint8)))
+        return RenderOutput(
+            rgb=self._row_major(rgb.permute(1, 2, 0, 3)),
+            depth=self._row_major(depth),
+            semantics=self._row_major(flat_sem.view(B, N, P).to(torch.uint8)),
+        )
 
     def _row_major(self, x: torch.Tensor) -> torch.Tensor:
         """(..., P) tile-major pixels -> (..., H, W): a pure permutation of the tile axes."""
@@ -163,8 +200,15 @@ class Renderer:
         x = x.reshape(*x.shape[:-1], nty, ntx, r.tile_h, r.tile_w).transpose(-3, -2)
         return x.reshape(*x.shape[:-4], H, W)
 
-    def _shade_boxes(self, boxes: SolidBoxes, box: torch.Tensor, t: torch.Tensor, pid: torch.Tensor,
-                     sun_ego: torch.Tensor, ambient: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _shade_boxes(
+        self,
+        boxes: SolidBoxes,
+        box: torch.Tensor,
+        t: torch.Tensor,
+        pid: torch.Tensor,
+        sun_ego: torch.Tensor,
+        ambient: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Colour (Q, 3) and semantics (Q,) of pixels pid (Q,) (flat (B, N, P) indices) hitting
         box (Q,) at depth t (Q,)."""
         rays = self.rays
@@ -184,14 +228,21 @@ class Renderer:
         hz = ((z1 - z0) / 2).clamp(min=1e-6)
         z_mid = p[:, 2] - (z0 + z1) / 2
         # The face hit is the one the point is relatively closest to: largest |local| / half-size.
-        ax, ay, az = lx.abs() / half[:, 0].clamp(min=1e-6), ly.abs() / half[:, 1].clamp(min=1e-6), z_mid.abs() / hz
+        ax, ay, az = (
+            lx.abs() / half[:, 0].clamp(min=1e-6),
+            ly.abs() / half[:, 1].clamp(min=1e-6),
+            z_mid.abs() / hz,
+        )
         face = torch.where((ax >= ay) & (ax >= az), 0, torch.where(ay >= az, 1, 2))
         local = torch.where(face == 0, lx, torch.where(face == 1, ly, z_mid))
         sign = torch.where(local >= 0, 1.0, -1.0)
         sun = sun_ego[b]  # (Q, 3)
         # Normal . sun with the normal (+-1 along the face's axis) rotated into the ego frame.
-        n_dot_sun = sign * torch.where(face == 0, c * sun[:, 0] + s * sun[:, 1],
-                                       torch.where(face == 1, c * sun[:, 1] - s * sun[:, 0], sun[:, 2]))
+        n_dot_sun = sign * torch.where(
+            face == 0,
+            c * sun[:, 0] + s * sun[:, 1],
+            torch.where(face == 1, c * sun[:, 1] - s * sun[:, 0], sun[:, 2]),
+        )
         look, semantic = g(boxes.look), g(boxes.semantic)
         hit = BoxHit(lx=lx, ly=ly, zr=(p[:, 2] - z0) / (2 * hz), z_mid=z_mid, face=face, sign=sign)
         albedo, emissive = box_albedo(look, semantic, g(boxes.color), hit, half, g(boxes.light_state))

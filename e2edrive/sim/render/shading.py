@@ -19,8 +19,11 @@ from e2edrive.sim.render.ground import hash_noise
 
 AMBIENT_SHARE = 0.55  # share of light that is sky ambient; the rest is the sun's Lambert term
 
-_LAMP_LIT = {LightState.RED: (1.0, 0.12, 0.08), LightState.YELLOW: (1.0, 0.78, 0.10),
-             LightState.GREEN: (0.10, 1.0, 0.35)}
+_LAMP_LIT = {
+    LightState.RED: (1.0, 0.12, 0.08),
+    LightState.YELLOW: (1.0, 0.78, 0.10),
+    LightState.GREEN: (0.10, 1.0, 0.35),
+}
 LAMP_DARK = (0.09, 0.08, 0.08)
 
 
@@ -50,8 +53,14 @@ def _rgb(v, ref: torch.Tensor) -> torch.Tensor:
     return torch.tensor(v, dtype=ref.dtype, device=ref.device)
 
 
-def box_albedo(look: torch.Tensor, semantic: torch.Tensor, base: torch.Tensor, hit: BoxHit,
-               half: torch.Tensor, light_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def box_albedo(
+    look: torch.Tensor,
+    semantic: torch.Tensor,
+    base: torch.Tensor,
+    hit: BoxHit,
+    half: torch.Tensor,
+    light_state: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Albedo (..., 3) of box hits and an emissive mask (...) (lit lamps, not shaded).
 
     look, semantic, light_state (...) long; base (..., 3) the box's colour;

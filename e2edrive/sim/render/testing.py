@@ -34,8 +34,10 @@ OBJECTS = [
     (30.0, -7.8, 1.57, 0.5, 0.5, 1.75, ObjectClass.PEDESTRIAN, (40, 140, 60)),
     (24.0, -4.6, 0.7, 0.9, 0.6, 0.35, ObjectClass.UNKNOWN, (140, 110, 70)),
 ]
-LIGHTS = [((LIGHT_X, -8.3, 5.2), math.pi, LightState.RED),  # governs the ego's direction
-          ((STOP_X - 6.0, 8.3, 5.2), 0.0, LightState.GREEN)]  # governs the oncoming direction
+LIGHTS = [
+    ((LIGHT_X, -8.3, 5.2), math.pi, LightState.RED),  # governs the ego's direction
+    ((STOP_X - 6.0, 8.3, 5.2), 0.0, LightState.GREEN),
+]  # governs the oncoming direction
 
 
 def make_ground(batch: int, device) -> GroundRaster:
@@ -55,20 +57,31 @@ def make_ground(batch: int, device) -> GroundRaster:
     zebra = torch.remainder(y, 1.2) < 0.6
     m[(x > CROSS_X[0]) & (x < CROSS_X[1]) & (ay < 7) & zebra] = Semantic.CROSSWALK
     m[((x - 11.0) / 2.2) ** 2 + ((y + 2.9) / 1.0) ** 2 < 1.0] = Semantic.PUDDLE
-    return GroundRaster(material=m.expand(batch, -1, -1).contiguous().to(device),
-                        origin=torch.tensor([[X0, Y0]]).expand(batch, 2).contiguous().to(device), res=RES)
+    return GroundRaster(
+        material=m.expand(batch, -1, -1).contiguous().to(device),
+        origin=torch.tensor([[X0, Y0]]).expand(batch, 2).contiguous().to(device),
+        res=RES,
+    )
 
 
-def make_test_scene(batch: int = 1, device="cpu", ego_x: float = 0.0, ego_y: float = -1.75,
-                    ego_yaw: float = 0.0) -> Scene:
+def make_test_scene(
+    batch: int = 1, device="cpu", ego_x: float = 0.0, ego_y: float = -1.75, ego_yaw: float = 0.0
+) -> Scene:
     """The street with its actors; env b has its ego 3 b m further along and the lights shifted."""
     f = dict(device=device, dtype=torch.float32)
     ego = torch.tensor([[ego_x + 3.0 * b, ego_y, ego_yaw] for b in range(batch)], **f)
     obj = torch.tensor([o[:6] for o in OBJECTS], **f)  # (N, 6)
     N = len(OBJECTS)
     seg_x = torch.arange(X0, X1, 10.0)
-    barriers = torch.cat([torch.stack([seg_x, torch.full_like(seg_x, side * 9.3), seg_x + 10.0,
-                                       torch.full_like(seg_x, side * 9.3)], -1) for side in (-1, 1)])
+    barriers = torch.cat(
+        [
+            torch.stack(
+                [seg_x, torch.full_like(seg_x, side * 9.3), seg_x + 10.0, torch.full_like(seg_x, side * 9.3)],
+                -1,
+            )
+            for side in (-1, 1)
+        ]
+    )
     M = barriers.shape[0]
     T = len(LIGHTS)
     states = torch.tensor([[int(LIGHTS[i][2]) - 1 + b for i in range(T)] for b in range(batch)]) % 3 + 1
@@ -86,7 +99,9 @@ def make_test_scene(batch: int = 1, device="cpu", ego_x: float = 0.0, ego_y: flo
         obj_size=obj[:, 3:6].expand(batch, N, 3).contiguous(),
         obj_velocity=vel.to(**f).expand(batch, N, 2).contiguous(),
         obj_class=torch.tensor([int(o[6]) for o in OBJECTS], device=device).expand(batch, N).contiguous(),
-        obj_color=torch.tensor([o[7] for o in OBJECTS], dtype=torch.uint8, device=device).expand(batch, N, 3).contiguous(),
+        obj_color=torch.tensor([o[7] for o in OBJECTS], dtype=torch.uint8, device=device)
+        .expand(batch, N, 3)
+        .contiguous(),
         obj_valid=torch.ones(batch, N, dtype=torch.bool, device=device),
         barriers=barriers.to(**f).expand(batch, M, 4).contiguous(),
         barrier_valid=torch.ones(batch, M, dtype=torch.bool, device=device),
