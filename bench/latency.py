@@ -161,7 +161,7 @@ def environment(args: Args) -> dict:
     return {
         "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "threads": args.threads,
+        "cpu_count": os.cpu_count(), "threads": args.threads, "load_average_1_5_15": os.getloadavg(),
         "batch": 1, "rig": "default 8 cameras, 64x128",
     }
 
@@ -171,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps < 1 or args.warmup < 0:
         raise SystemExit("steps must be >= 1 and warmup >= 0")
     torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    if load > (os.cpu_count() or 1) - args.threads:
+        print(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for "
+              "the CPU and the timings will be inflated (threaded backends suffer most)", file=sys.stderr)
     latency: list[Latency] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:

@@ -53,9 +53,13 @@ class _Obs:
 def test_constant_velocity_holds_speed_and_yaw_rate():
     d = ConstantVelocityDriver(keep_yaw_rate=False)
     d.reset(2, torch.device("cpu"))
-    a, _, _ = d.act(None, _Obs(torch.tensor([10.0, 5.0]), torch.tensor([0.1, 0.0]), torch.tensor([True, True])))
+    a, _, _ = d.act(
+        None, _Obs(torch.tensor([10.0, 5.0]), torch.tensor([0.1, 0.0]), torch.tensor([True, True]))
+    )
     assert torch.equal(a.steer, torch.zeros(2)) and torch.allclose(a.accel, torch.zeros(2))
-    a, _, _ = d.act(None, _Obs(torch.tensor([9.0, 5.5]), torch.tensor([0.1, 0.0]), torch.tensor([False, False])))
+    a, _, _ = d.act(
+        None, _Obs(torch.tensor([9.0, 5.5]), torch.tensor([0.1, 0.0]), torch.tensor([False, False]))
+    )
     assert torch.allclose(a.accel, torch.tensor([1.0, -0.5]))  # back to the speed it started with
     turn = ConstantVelocityDriver(keep_yaw_rate=True)
     turn.reset(1, torch.device("cpu"))
@@ -65,37 +69,55 @@ def test_constant_velocity_holds_speed_and_yaw_rate():
 
 def test_streamed_slots_give_the_same_results_as_one_episode_at_a_time():
     pairs = [("lane_follow", 1_000_000), ("follow_lead", 1_000_001), ("lane_follow", 1_000_002)]
-    one = run_closed_loop(make_driver("constant_velocity"), pairs, num_envs=1, progress=False)
-    two = run_closed_loop(make_driver("constant_velocity"), pairs, num_envs=2, progress=False)
+    # cut at 25 steps: the refill of slots is what is tested, not whole episodes
+    one = run_closed_loop(make_driver("constant_velocity"), pairs, num_envs=1, progress=False, max_steps=25)
+    two = run_closed_loop(make_driver("constant_velocity"), pairs, num_envs=2, progress=False, max_steps=25)
     assert [(r.scenario, r.seed) for r in two] == pairs
     for a, b in zip(one, two):
-        assert a.steps == b.steps and a.driving_score == pytest.approx(b.driving_score)
+        assert a.steps == b.steps <= 25 and a.driving_score == pytest.approx(b.driving_score)
         assert a.collisions == b.collisions
 
 
 def _ego_checkpoint(tmp_path, train_seeds):
     torch.manual_seed(0)
-    return save_checkpoint(EgoMLP(), tmp_path / "ego", extra={"train_seeds": train_seeds, "train_config": {"history": 2}})
+    return save_checkpoint(
+        EgoMLP(), tmp_path / "ego", extra={"train_seeds": train_seeds, "train_config": {"history": 2}}
+    )
 
 
 def test_cli_json_matches_the_drive_schema(capsys):
-    code = eval_main(["--driver", "constant_velocity", "--suite", "lane_follow", "--seeds", "1000000:1000002",
-                      "--json", "--no-progress"])
+    code = eval_main(
+        [
+            "--driver",
+            "constant_velocity",
+            "--suite",
+            "lane_follow",
+            "--seeds",
+            "1000000:1000002",
+            "--json",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     assert [e["seed"] for e in payload["episodes"]] == [1_000_000, 1_000_001]
-    assert {"scenario", "seed", "passed", "route_completion", "driving_score", "collisions"} <= set(payload["episodes"][0])
+    assert {"scenario", "seed", "passed", "route_completion", "driving_score", "collisions"} <= set(
+        payload["episodes"][0]
+    )
     assert set(payload["summary"]) == {"by_scenario", "pass_rate", "driving_score"}
     assert payload["summary"]["by_scenario"]["lane_follow"]["episodes"] == 2
 
 
 def test_cli_refuses_training_seeds_and_mismatched_checkpoints(tmp_path, capsys):
     ckpt = _ego_checkpoint(tmp_path, {"lane_follow": [[1_000_000, 1_000_005]]})
-    code = eval_main(["--checkpoint", str(ckpt), "--suite", "lane_follow", "--seeds", "1000003:1000008",
-                      "--no-progress"])
+    code = eval_main(
+        ["--checkpoint", str(ckpt), "--suite", "lane_follow", "--seeds", "1000003:1000008", "--no-progress"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "overlap" in err and "1000003" in err
-    code = eval_main(["--driver", "dave2", "--checkpoint", str(ckpt), "--seeds", "1000005:1000006", "--no-progress"])
+    code = eval_main(
+        ["--driver", "dave2", "--checkpoint", str(ckpt), "--seeds", "1000005:1000006", "--no-progress"]
+    )
     assert code == 2 and "holds model 'ego_mlp', expected 'dave2'" in capsys.readouterr().err
     assert eval_main(["--checkpoint", str(tmp_path / "missing"), "--no-progress"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
@@ -103,8 +125,22 @@ def test_cli_refuses_training_seeds_and_mismatched_checkpoints(tmp_path, capsys)
 
 def test_cli_drives_a_checkpoint_and_computes_open_loop_metrics(tmp_path, capsys):
     ckpt = _ego_checkpoint(tmp_path, {"lane_follow": [[0, 10]]})
-    code = eval_main(["--driver", "ego_only", "--checkpoint", str(ckpt), "--suite", "lane_follow",
-                      "--seeds", "1000000:1000001", "--data", "synthetic:8", "--json", "--no-progress"])
+    code = eval_main(
+        [
+            "--driver",
+            "ego_only",
+            "--checkpoint",
+            str(ckpt),
+            "--suite",
+            "lane_follow",
+            "--seeds",
+            "1000000:1000001",
+            "--data",
+            "synthetic:8",
+            "--json",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["open_loop"]["samples"] == 8 and payload["open_loop"]["l2_3s"] is None
@@ -112,16 +148,30 @@ def test_cli_drives_a_checkpoint_and_computes_open_loop_metrics(tmp_path, capsys
 
 
 def _result(scenario, seed, passed, score):
-    return EpisodeResult(scenario, seed, passed, route_completion=score / 100, driving_score=score,
-                         collisions={"vehicle": int(not passed), "pedestrian_animal": 0, "static": 0},
-                         off_road=False, off_road_fraction=0.0, off_road_m=0.0, red_light_runs=0,
-                         min_ttc=float("inf"), comfortable=True, steps=10)
+    return EpisodeResult(
+        scenario,
+        seed,
+        passed,
+        route_completion=score / 100,
+        driving_score=score,
+        collisions={"vehicle": int(not passed), "pedestrian_animal": 0, "static": 0},
+        off_road=False,
+        off_road_fraction=0.0,
+        off_road_m=0.0,
+        red_light_runs=0,
+        min_ttc=float("inf"),
+        comfortable=True,
+        steps=10,
+    )
 
 
 def test_report_has_tables_plots_and_videos(tmp_path):
-    a = DriverEval("policy", [_result("lane_follow", 1, True, 90.0), _result("follow_lead", 1, False, 30.0)],
-                   open_loop={"l2_1s": 0.5, "l2_2s": 1.25, "l2_3s": None, "steer_err": 0.01, "accel_err": 0.2},
-                   videos=[("follow_lead", 1, "videos/policy/follow_lead_1.mp4")])
+    a = DriverEval(
+        "policy",
+        [_result("lane_follow", 1, True, 90.0), _result("follow_lead", 1, False, 30.0)],
+        open_loop={"l2_1s": 0.5, "l2_2s": 1.25, "l2_3s": None, "steer_err": 0.01, "accel_err": 0.2},
+        videos=[("follow_lead", 1, "videos/policy/follow_lead_1.mp4")],
+    )
     b = DriverEval("expert", [_result("lane_follow", 1, True, 100.0), _result("follow_lead", 1, True, 100.0)])
     page = write_report(tmp_path, [a, b]).read_text()
     assert page.count("<svg") == 3  # two bar charts + the open/closed-loop scatter

@@ -132,3 +132,26 @@ def test_export_verb_reports_a_missing_checkpoint(tmp_path, capsys):
     assert main(["--checkpoint", str(tmp_path / "nothing"), "--onnx", str(tmp_path / "x.onnx")]) == 1
     assert "config.json is missing" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_latency_bench_writes_its_table(tmp_path):
+    """`python -m bench.latency` from the repository root, as a user runs it (bench/ is not installed)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "latency.json"
+    argv = ["--models", "ego_mlp", "--cost-models", "ego_mlp", "--backends", "eager", "onnxruntime",
+            "--steps", "5", "--warmup", "1", "--threads", "1", "--out", str(out)]
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "bench.latency", *argv]
+    run = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "| ego_mlp |" in run.stdout
+    report = json.loads(out.read_text())
+    assert [(r["backend"], r["steps"]) for r in report["latency"]] == [("eager", 5), ("onnxruntime", 5)]
+    assert all(0 < r["p50_ms"] <= r["p90_ms"] for r in report["latency"])
+    # (4 frames x 7 + 25 nav) -> 512 -> 512 -> 512 -> 33, weights and biases
+    n_in = 4 * 7 + 25
+    assert report["cost"][0]["params"] == n_in * 512 + 512 + 2 * (512 * 512 + 512) + 512 * 33 + 33

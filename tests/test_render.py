@@ -190,8 +190,9 @@ def test_fog_turns_the_far_field_grey(renderer):
 def test_mosaic_and_png(tmp_path):
     rgb = torch.randint(0, 255, (8, 3, 64, 128), dtype=torch.uint8)
     m = camera_mosaic(rgb, RIG.names)
-    assert m.shape == (2 * (64 + 9 + 2), 4 * (128 + 2), 3)
-    assert np.array_equal(m[9 : 9 + 64, 0:128], rgb[0].permute(1, 2, 0).numpy())
+    assert m.shape == (2 * 64, 4 * 128, 3)
+    # Camera 5 (side_right) sits in row 1, column 1; below its caption the pixels are the image.
+    assert np.array_equal(m[64 + 20 : 128, 128:256], rgb[5, :, 20:].permute(1, 2, 0).numpy())
     path = tmp_path / "m.png"
     write_png(path, m)
     data = path.read_bytes()
@@ -199,5 +200,19 @@ def test_mosaic_and_png(tmp_path):
     idat = data.index(b"IDAT")
     raw = zlib.decompress(data[idat + 4 : data.index(b"IEND") - 8])
     assert len(raw) == m.shape[0] * (1 + m.shape[1] * 3)
+    assert raw[1 : 1 + 3 * 10] == m[0, :10].tobytes()
     with pytest.raises(ValueError, match="uint8"):
-        camera_mosaic(rgb.float(), RIG.names)
+        write_png(path, m.astype(np.float32))
+
+
+def test_ground_lookup_matches_the_scene_contract():
+    from e2edrive.core.geometry import to_world_points
+    from e2edrive.sim.render.ground import ground_lookup
+
+    sc = make_test_scene(3, ego_yaw=0.7)
+    sc.ego_pose[1, :2] = torch.tensor([236.0, 18.0])  # near the raster's corner: some points fall outside
+    pts = torch.rand(8, 500, 2, generator=torch.Generator().manual_seed(0)) * 80 - 40  # (N, P, 2) ego frame
+    material, _ = ground_lookup(sc.ground, sc.ego_pose, pts)
+    expected = sc.ground.lookup(to_world_points(sc.ego_pose, pts.expand(3, -1, -1, -1)))
+    assert torch.equal(material, expected.long())
+    assert (material[1] == Semantic.GRASS).any() and (material[0] == Semantic.ROAD).any()

@@ -14,7 +14,7 @@ from e2edrive.core.rig import make_rig
 from e2edrive.core.types import Labels
 from e2edrive.eval.open_loop import OpenLoopMetrics, horizon_index
 from e2edrive.model.output import DrivingOutput
-from e2edrive.train.checkpoint import seed_overlap, seeds_to_ranges
+from e2edrive.train.checkpoint import find_checkpoint, load_trainer_state, seed_overlap, seeds_to_ranges
 from e2edrive.train.config import TrainConfig
 from e2edrive.train.loop import _lr, train
 from e2edrive.train.synthetic import SyntheticClips
@@ -57,7 +57,9 @@ def test_training_lowers_the_validation_loss_and_writes_a_checkpoint(tmp_path):
 
 
 def test_max_steps_stops_mid_epoch(tmp_path):
-    state = train(_cfg(tmp_path, max_steps=5))
+    state = train(
+        _cfg(tmp_path, max_steps=5), dataset=SyntheticClips(64, rig=make_rig(8, 16), label_grids=False)
+    )
     assert state.step == 5 and state.epoch == 0 and state.batch_in_epoch == 5
 
 
@@ -195,3 +197,12 @@ def test_cli_trains_and_reports_errors(tmp_path, capsys):
     assert "trained 2 steps" in capsys.readouterr().out
     assert train_main(["--data", "synthetic:16", "--out", out, "--model", "probe", "--no-progress"]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_a_time_limit_stops_training_early_with_a_checkpoint(tmp_path):
+    small = make_rig(height=8, width=16)
+    data = SyntheticClips(64, rig=small, label_grids=False)
+    state = train(_cfg(tmp_path, epochs=10_000, time_limit_min=0.02), dataset=data)  # 1.2 s
+    assert 5 <= state.step < 10_000 * 8
+    saved = load_trainer_state(find_checkpoint(tmp_path / "run"))
+    assert saved.step == state.step

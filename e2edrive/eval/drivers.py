@@ -36,6 +36,12 @@ class Driver:
         """(action (B,), plan_xy (B, P, 2) or None, reason texts or None)."""
         raise NotImplementedError
 
+    def observe(self, step_output) -> None:
+        """Sees the world's StepOutput after each step (infractions, TTC); most drivers ignore it."""
+
+    def episode_end(self, env: int, scenario: str, seed: int, result) -> None:
+        """Env `env` finished (scenario, seed) with EpisodeResult `result`, before it is reset."""
+
 
 class ExpertDriver(Driver):
     name = "expert"

@@ -16,8 +16,8 @@ see which episodes ended); everything else stays on the device.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -41,11 +41,13 @@ def run_closed_loop(
     progress: bool = True,
     on_frame: Callable | None = None,
     desc: str | None = None,
+    max_steps: int = 0,
 ) -> list[EpisodeResult]:
     """Drive every (scenario, seed) of `pairs`; results in the order of `pairs`.
 
     on_frame(world, obs, action, plan_xy, reasons, slot_jobs): called after the driver acted, before
-    the world steps (slot_jobs[b] is the index in `pairs` of slot b's episode, or -1 if idle)."""
+    the world steps (slot_jobs[b] is the index in `pairs` of slot b's episode, or -1 if idle).
+    max_steps > 0 cuts every episode after that many steps (smoke tests); its result is then partial."""
     if not pairs:
         raise ValueError("no episodes to evaluate")
     if num_envs < 1:
@@ -75,7 +77,10 @@ def run_closed_loop(
         if on_frame is not None:
             on_frame(world, obs, action, plan, reasons, slot_job)
         out = world.step(action)
+        driver.observe(out)
         ended = out.done & active
+        if max_steps > 0:
+            ended |= (world.steps >= max_steps) & active
         if not bool(ended.any()):  # the step's one host sync
             continue
         finished = ended.nonzero().flatten().tolist()
@@ -83,6 +88,7 @@ def run_closed_loop(
         refill, refill_pairs = [], []
         for b in finished:
             results[slot_job[b]] = episode[b]
+            driver.episode_end(b, *pairs[slot_job[b]], episode[b])
             if bar is not None:
                 bar.update(1)
             if queue:
@@ -132,6 +138,7 @@ def record_videos(
     device="cpu",
     rig=None,
     render_cameras: bool = True,
+    max_steps: int = 0,
 ) -> tuple[list[Path], list[EpisodeResult]]:
     """Drive `pairs` (all at once, one slot each) and write OUT/SCENARIO_SEED.mp4 for each."""
     from e2edrive.core.video import VideoWriter
@@ -159,7 +166,14 @@ def record_videos(
     with contextlib.ExitStack() as stack:  # an error discards every partial video
         writers = [stack.enter_context(VideoWriter(p, fps=10)) for p in paths]
         results = run_closed_loop(
-            driver, pairs, num_envs=len(pairs), device=device, rig=rig, progress=False, on_frame=on_frame
+            driver,
+            pairs,
+            num_envs=len(pairs),
+            device=device,
+            rig=rig,
+            progress=False,
+            on_frame=on_frame,
+            max_steps=max_steps,
         )
     return paths, results
 
@@ -180,12 +194,13 @@ def evaluate_driver(
     max_videos: int = 3,
     progress: bool = True,
     open_loop: dict | None = None,
+    max_steps: int = 0,
 ):
     """Closed loop over `pairs`, then MP4s of up to `max_videos` failed episodes into
     REPORT/videos/ (one per scenario first, so the videos cover different failures)."""
     from e2edrive.eval.report import DriverEval
 
-    results = run_closed_loop(driver, pairs, num_envs, device, rig, progress)
+    results = run_closed_loop(driver, pairs, num_envs, device, rig, progress, max_steps=max_steps)
     ev = DriverEval(driver.name, results, open_loop)
     if report_dir is not None and max_videos > 0:
         by_scenario: dict[str, list[EpisodeResult]] = {}
@@ -199,6 +214,7 @@ def evaluate_driver(
                     chosen.append(failures.pop(0))
         if chosen:
             video_dir = Path(report_dir) / "videos" / driver.name
-            paths, _ = record_videos(driver, [(r.scenario, r.seed) for r in chosen], video_dir, device, rig)
+            pairs_v = [(r.scenario, r.seed) for r in chosen]
+            paths, _ = record_videos(driver, pairs_v, video_dir, device, rig, max_steps=max_steps)
             ev.videos = [(r.scenario, r.seed, str(p.relative_to(report_dir))) for r, p in zip(chosen, paths)]
     return ev

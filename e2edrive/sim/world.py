@@ -36,13 +36,13 @@ from e2edrive.core.geometry import se2_relative, wrap_angle
 from e2edrive.core.rig import CameraRig, make_rig
 from e2edrive.core.types import Action, Observation
 from e2edrive.sim.actors import (
-    Actors,
-    Behavior,
     EgoFrenet,
     SpinState,
+    actor_capacity,
     actor_collisions,
     actor_world_poses,
     pack_actors,
+    pad_actors,
     step_actors,
 )
 from e2edrive.sim.collision import box_corners, obb_overlap, segment_box_overlap, time_to_collision
@@ -167,6 +167,7 @@ class World:
         if len(self.scenarios) != self.B or len(self.seeds) != self.B:
             raise ValueError(f"reset needs {self.B} scenarios and seeds")
         self.specs = self._specs(self.scenarios, self.seeds)
+        self.n_actors = actor_capacity([len(s.actors) for s in self.specs])
         for k, v in self._build(self.specs).items():
             setattr(self, k, v)
         dev, B = self.device, self.B
@@ -198,6 +199,10 @@ class World:
             return
         names, seeds = [p[0] for p in pairs], [int(p[1]) for p in pairs]
         new_specs = self._specs(names, seeds)
+        need = actor_capacity([len(s.actors) for s in new_specs])
+        if need > self.n_actors:
+            self.n_actors = need
+            self.actors = pad_actors(self.actors, need)
         built = self._build(new_specs)
         for k, v in built.items():
             cur = getattr(self, k)

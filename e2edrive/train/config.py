@@ -54,6 +54,10 @@ class TrainConfig:
     """steps between checkpoints (one is also written at the end of every epoch)"""
     max_steps: int = 0
     """stop after this many optimisation steps in total (0: run all epochs)"""
+    time_limit_min: float = 0.0
+    """train for about this many minutes (0: no limit): after a few steps the measured speed sets the
+    number of steps, so the learning rate still anneals; for fixed-budget runs like the quickstart
+    (a time-limited run is not reproducible step for step)"""
     log_every: int = 10
     """steps between log lines in train_log.jsonl and TensorBoard"""
     tensorboard: bool = False
@@ -77,6 +81,7 @@ RESUMABLE_FIELDS = frozenset(
         "val_data",
         "epochs",
         "max_steps",
+        "time_limit_min",
         "data",
     }
 )

@@ -89,11 +89,13 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
         )
     seed_everything(cfg.seed + d.rank)  # ranks differ in dropout, not in initial weights (DDP broadcasts)
     model = model if model is not None else build_model(cfg.model, cfg.preset)
-    state = TrainerState(
-        config=dataclasses.asdict(cfg), train_seeds=seeds_to_ranges(dataset_seed_pairs(dataset))
-    )
+    seed_pairs = dataset_seed_pairs(dataset)
+    state = TrainerState(config=dataclasses.asdict(cfg), train_seeds=seeds_to_ranges(seed_pairs))
     if previous is not None:
         state = load_trainer_state(previous)
+        # a dataset that grew between rounds (DAgger) adds its episodes to the training set
+        old = [(s, k) for s, ranges in state.train_seeds.items() for a, b in ranges for k in range(a, b)]
+        state.train_seeds = seeds_to_ranges(old + list(seed_pairs))
         mismatch = config_mismatch(state.config, cfg)
         if mismatch:
             raise ValueError(
@@ -128,7 +130,7 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
 
     # --- the loop ------------------------------------------------------------------------------
     model.train()
-    seen, t0 = 0, time.perf_counter()
+    seen, steps_run, t0 = 0, 0, time.perf_counter()
     while state.epoch < cfg.epochs and state.step < total_steps:
         for clip in _loader(dataset, collate, cfg, d, state.epoch, skip=state.batch_in_epoch):
             clip = clip.to(d.device)
@@ -168,6 +170,9 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
                 _checkpoint(run, model, optimizer, state, d)
             if on_step is not None:
                 on_step(state.step)
+            if cfg.time_limit_min > 0:
+                total_steps = _fit_to_time(total_steps, state.step, steps_run := steps_run + 1, t0, cfg, d)
+                logger.set_total(total_steps)
             if state.step >= total_steps:
                 break
         if state.batch_in_epoch >= steps_per_epoch:  # the epoch is complete
@@ -209,6 +214,18 @@ def _loader(dataset, collate, cfg: TrainConfig, d: ddp.Dist, epoch: int, skip: i
         generator=generator,
         pin_memory=d.device.type == "cuda",
     )
+
+
+def _fit_to_time(total: int, step: int, steps_run: int, t0: float, cfg: TrainConfig, d: ddp.Dist) -> int:
+    """Total steps that fit the time limit, re-estimated from the measured speed on steps 5, 20, 50
+    and every 100th (so the cosine schedule ends at the limit); past the limit: stop now."""
+    elapsed = float(ddp.all_reduce_mean(torch.tensor([time.perf_counter() - t0], device=d.device), d))
+    limit = 60 * cfg.time_limit_min
+    if elapsed > limit:
+        return step
+    if steps_run in (5, 20, 50) or steps_run % 100 == 0:
+        return min(total, step + int((limit - elapsed) * steps_run / elapsed))
+    return total
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -275,11 +292,15 @@ class _Logger:
                 ) from e
             self.tb = SummaryWriter(str(run / "tensorboard"))
 
+    def set_total(self, total: int) -> None:
+        if self.bar_ is not None and self.bar_.total != total:
+            self.bar_.total = total
+            self.bar_.refresh()
+
     def bar(self, samples_per_s: float) -> None:
         if self.bar_ is not None:
-            self.bar_.set_postfix(
-                loss=f"{self.last_loss:.3f}", samples_s=f"{samples_per_s:.1f}", refresh=False
-            )
+            loss = "-" if math.isnan(self.last_loss) else f"{self.last_loss:.3f}"  # known at log steps only
+            self.bar_.set_postfix(loss=loss, samples_s=f"{samples_per_s:.1f}", refresh=False)
             self.bar_.update(1)
 
     def log(self, step, loss, parts, grad_norm, lr, samples_per_s) -> None:

@@ -184,6 +184,23 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     )
 
 
+def actor_capacity(counts: list[int]) -> int:
+    """Actor slots for a batch: the largest count rounded up to a multiple of 8 (at least 8)."""
+    n = max([8] + list(counts))
+    if n > MAX_ACTORS:
+        raise ValueError(f"an episode has {n} actors, more than MAX_ACTORS={MAX_ACTORS}")
+    return -(-n // 8) * 8
+
+
+def pad_actors(a: Actors, n: int) -> Actors:
+    """Grow the actor slots to n with invalid padding (when a new episode needs more)."""
+    B, N = a.s.shape
+    if n <= N:
+        return a
+    extra = pack_actors([[] for _ in range(B)], a.s.device, n - N)
+    return Actors(**{f.name: torch.cat([getattr(a, f.name), getattr(extra, f.name)], 1) for f in fields(a)})
+
+
 @dataclass
 class EgoFrenet:
     """What actors need to know about the ego, (B,) each: box-centre s, d, speed along s."""

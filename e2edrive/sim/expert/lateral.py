@@ -24,6 +24,8 @@ MAX_LANES = 3
 MARGIN = 0.45  # m, lateral clearance kept to obstacles
 PED_CLEARANCE = 1.25  # m wanted to a pedestrian (the rule asks 1.0)
 BLOCK, CONFLICT = 100.0, 300.0
+PASS_MARGIN = 10.0  # m past the obstacle before returning
+PULL_OUT_DIST = 30.0  # m, start passing through the oncoming lane only this close
 
 
 @dataclass
@@ -90,60 +92,75 @@ def choose_offset(world, ob: Obstacles, prev_target: torch.Tensor) -> dict:
     block_obs = ob.standing & ahead
     blocked = (overlaps(ob.d_lo, ob.d_hi, MARGIN) & block_obs[:, None]).any(-1)  # (B, K)
 
-    # passing needs the candidate's corridor for as long as it takes to get past what blocks the route lane
-    route_blocked_until = torch.where(
-        block_obs & (ob.d_hi > world.route_d[:, None] - half - MARGIN) & (ob.d_lo < world.route_d[:, None] + half + MARGIN),
-        ob.s_hi, torch.full_like(ob.s_hi, -1e9)).amax(-1)
-    pass_dist = (route_blocked_until - ego.rear_s + 8.0).clamp(min=0.0)
-    t_need = pass_dist / v.clamp(min=4.0) + 2.5  # (B,)
-
-    # conflicts with moving vehicles: oncoming ones that reach us before we are through, and
-    # same-direction ones beside us
-    t_meet = (ob.s_lo - ego.front_s[:, None]) / (v[:, None] + (-a.s_dot).clamp(min=0.0) + 0.1)
-    oncoming_threat = ob.oncoming & (ob.s_hi > ego.rear_s[:, None]) & (t_meet < t_need[:, None] + 2.0)
-    beside = ob.moving & ~ob.oncoming & (ob.s_hi > ego.rear_s[:, None] - 6.0) & (ob.s_lo < ego.front_s[:, None] + 6.0)
-    conflict = (overlaps(ob.d_lo, ob.d_hi, 0.5) & (oncoming_threat | beside)[:, None]).any(-1)
-    # a candidate in the oncoming half conflicts with any oncoming car we would meet head on
-    in_oncoming = d_c + half > 0.0
-
     # puddles (soft): the wheel tracks over the puddle's box
     p = rm.puddle
     p_ahead = rm.puddle_valid & (p[..., 0] + p[..., 2] > ego.rear_s[:, None]) & (
         p[..., 0] - p[..., 2] < ego.front_s[:, None] + horizon[:, None])
-    wet = ((d_c[:, :, None] + 0.95 > p[:, None, :, 1] - p[:, None, :, 3])
-           & (d_c[:, :, None] - 0.95 < p[:, None, :, 1] + p[:, None, :, 3]) & p_ahead[:, None]).any(-1)
+    p_lo, p_hi = p[..., 1] - p[..., 3], p[..., 1] + p[..., 3]
+    wet = ((d_c[:, :, None] + 0.95 > p_lo[:, None]) & (d_c[:, :, None] - 0.95 < p_hi[:, None])
+           & p_ahead[:, None]).any(-1)
 
     # pedestrians at the edge: lateral clearance of the candidate
     ped = ob.edge_walker & ahead
     gap_l = torch.maximum(ob.d_lo[:, None] - (d_c[:, :, None] + half), (d_c[:, :, None] - half) - ob.d_hi[:, None])
-    close = ((gap_l < PED_CLEARANCE) & ped[:, None]).any(-1)
+    short = torch.where(ped[:, None], (PED_CLEARANCE - gap_l).clamp(min=0.0), torch.zeros_like(gap_l)).amax(-1)
+    close = short > 0  # (B, K); graded cost below: more clearance is better even when short
+
+    # The stretch where the route lane is obstructed (standing obstacle, puddle, pedestrian).
+    rd = world.route_d[:, None]
+    in_route = (ob.d_hi > rd - half - PED_CLEARANCE) & (ob.d_lo < rd + half + PED_CLEARANCE)
+    obstructs = (block_obs | ped) & in_route
+    wet_route = p_ahead & (p_hi > rd - 0.95) & (p_lo < rd + 0.95)
+    big = torch.full_like(ob.s_lo, 1e9)
+    from_s = torch.minimum(torch.where(obstructs, ob.s_lo, big).amin(-1),
+                           torch.where(wet_route, p[..., 0] - p[..., 2], big[:, : p.shape[1]]).amin(-1))
+    until_s = torch.maximum(torch.where(obstructs, ob.s_hi, -big).amax(-1),
+                            torch.where(wet_route, p[..., 0] + p[..., 2], -big[:, : p.shape[1]]).amax(-1))
+    route_blocked_until = torch.where((block_obs & in_route).any(-1), until_s, torch.full_like(until_s, -1e9))
+    # Passing through the oncoming lane needs it free from here to PASS_MARGIN past the stretch,
+    # for as long as getting there takes (from standstill: accelerating at 1.8 m/s^2).
+    zone_hi = until_s + PASS_MARGIN
+    dist = (zone_hi - ego.front_s).clamp(min=1.0)
+    t_pass = torch.minimum(dist / v.clamp(min=0.1), (2 * dist / 1.8).sqrt()) + 1.5  # (B,)
+    reach = ob.s_lo - (-a.s_dot).clamp(min=0.0) * t_pass[:, None]
+    oncoming_threat = ob.oncoming & (ob.s_hi > ego.rear_s[:, None] - 5.0) & (reach < zone_hi[:, None])
+    beside = ob.moving & ~ob.oncoming & (ob.s_hi > ego.rear_s[:, None] - 6.0) & (ob.s_lo < ego.front_s[:, None] + 6.0)
+    # moving vehicles conflict with the whole lateral sweep from where the ego is to the candidate
+    sweep_lo = torch.minimum(d_c, world.ego_d[:, None]) - half - 0.5
+    sweep_hi = torch.maximum(d_c, world.ego_d[:, None]) + half + 0.5
+    swept = (sweep_hi[:, :, None] > ob.d_lo[:, None]) & (sweep_lo[:, :, None] < ob.d_hi[:, None])
+    conflict = (swept & (oncoming_threat | beside)[:, None]).any(-1)
+    in_oncoming = d_c + half > 0.0
+    # pull out only when close to the stretch: far away, keep the lane and approach
+    too_early = in_oncoming & ((from_s - ego.front_s) > PULL_OUT_DIST)[:, None]
+    conflict = conflict | too_early
 
     cost = (d_c - world.route_d[:, None]).abs() * 1.0 + 0.5 * (d_c - prev_target[:, None]).abs()
-    cost = cost + BLOCK * blocked.float() + CONFLICT * conflict.float() + 30.0 * wet.float() + 20.0 * close.float()
+    cost = cost + BLOCK * blocked.float() + CONFLICT * conflict.float() + 30.0 * wet.float() + 10.0 * close.float() + 10.0 * short
     cost = cost + 3.0 * in_oncoming.float()
     cost = torch.where(ok, cost, torch.full_like(cost, 1e9))
     best = cost.argmin(-1, keepdim=True)
     target = torch.gather(d_c, 1, best).squeeze(1)
     best_cost = torch.gather(cost, 1, best).squeeze(1)
-    route_idx_cost = cost  # for reporting
 
     # no acceptable candidate: keep to the route lane and stop before the obstacle
     stuck = best_cost >= BLOCK
     target = torch.where(stuck, world.route_d, target)
-    # committed: alongside an obstacle while offset -> keep the previous offset until past it
+    # committed: once pulled out towards a pass (or alongside the obstacle), keep the offset until
+    # past it; the oncoming traffic was clear when the pass began, and going back is the danger
     alongside = block_obs & (ob.s_lo < ego.front_s[:, None] + 3.0) & (ob.s_hi > ego.rear_s[:, None] - 1.0)
-    offset_now = (world.ego_d - world.route_d).abs() > 1.0
-    committed = alongside.any(-1) & offset_now & ((prev_target - world.route_d).abs() > 1.0)
+    passing = (prev_target - world.route_d).abs() > 1.0
+    pulled_out = (world.ego_d - world.route_d) * torch.sign(prev_target - world.route_d) > 0.4
+    committed = passing & pulled_out & (alongside.any(-1) | (route_blocked_until > ego.rear_s))
     target = torch.where(committed, prev_target, target)
+    near = (from_s - ego.front_s) < PULL_OUT_DIST + 5.0
 
     sel_wet = torch.gather(wet, 1, best).squeeze(1) & ~committed
     sel_close = torch.gather(close, 1, best).squeeze(1)
-    route_wet = wet[:, :1].any(-1)  # placeholder replaced below
     route_col = (d_c - world.route_d[:, None]).abs().argmin(-1, keepdim=True)
     route_wet = torch.gather(wet, 1, route_col).squeeze(1)
     route_close = torch.gather(close, 1, route_col).squeeze(1)
     route_blocked = torch.gather(blocked, 1, route_col).squeeze(1)
-    del route_idx_cost
-    return dict(target=target, stuck=stuck & route_blocked, committed=committed, wet=sel_wet | (stuck & route_wet),
+    return dict(target=target, stuck=stuck & route_blocked & near & ~committed, committed=committed, wet=sel_wet | (stuck & route_wet),
                 ped_close=sel_close, avoid_wet=route_wet & ~sel_wet, offset_ped=route_close & ~sel_close,
                 pass_block=route_blocked & ~stuck)

@@ -20,6 +20,8 @@ import torch
 
 from e2edrive.core.constants import (
     DT,
+    EGO_LENGTH,
+    EGO_REAR_OVERHANG,
     EGO_WHEELBASE,
     EGO_WIDTH,
     MAX_ACCEL,
@@ -41,11 +43,15 @@ from e2edrive.sim.map.spec import STOP_LINE_SETBACK
 A_MAX = 1.8  # m/s^2, comfortable acceleration
 B_COMF = 2.5  # m/s^2, comfortable deceleration of the IDM
 S0 = 3.0  # m, standstill gap
+S0_STANDING = 15.0  # m, standstill gap to a standing obstacle (room to pull out around it)
+EGO_FRONT = EGO_LENGTH - EGO_REAR_OVERHANG  # m, rear axle to front bumper
 A_LAT = 2.0  # m/s^2, lateral acceleration allowed in curves
 YELLOW_DECEL = 3.0  # m/s^2, stop at yellow if this suffices
 HAZARD_BRAKE = -4.0  # m/s^2 at least while a car ahead is out of control
 PUDDLE_SPEED = 4.0  # m/s through a puddle
 PED_SPEED = 2.5  # m/s passing a pedestrian closer than wanted
+PED_CLEARANCE_PATH = 1.15  # m, below this lateral clearance on the path, pass slowly (rule: 1 m)
+WHEEL_TRACK = 1.6  # m between the left and right wheels
 INF = float("inf")
 
 
@@ -73,9 +79,9 @@ class ExpertMemory:
     accel: torch.Tensor
 
 
-def _idm(v, v0, gap, v_lead, T):
+def _idm(v, v0, gap, v_lead, T, s0=S0):
     """IDM acceleration for one constraint (B,); gap inf -> free road only."""
-    s_star = S0 + (v * T + v * (v - v_lead) / (2 * (A_MAX * B_COMF) ** 0.5)).clamp(min=0.0)
+    s_star = s0 + (v * T + v * (v - v_lead) / (2 * (A_MAX * B_COMF) ** 0.5)).clamp(min=0.0)
     ratio = v / v0.clamp(min=0.1)
     free = A_MAX * (1 - ratio.clamp(min=0) ** 4)
     inter = torch.where(torch.isinf(gap), torch.zeros_like(gap), (s_star / gap.clamp(min=0.1)) ** 2)
@@ -114,20 +120,24 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     v0 = torch.minimum(v0, v_allowed).clamp(min=1.0)
     T = style.headway
 
-    # ---- leaders in the swept corridor (incl. predicted lateral motion over 1.5 s)
-    lo = torch.minimum(d_e, d_t) - half - 0.3
-    hi = torch.maximum(d_e, d_t) + half + 0.3
+    # ---- leaders on the path: the ego's offset when it reaches each object (blending from d_e to
+    # d_t over `trans` m) against the object's lateral extent, grown by its motion over 1.5 s
+    trans = (2.5 * v).clamp(10.0, 35.0)
+    gap = ob.s_lo - ego.front_s[:, None]
+    frac = ((gap + EGO_FRONT) / trans[:, None]).clamp(0.0, 1.0)
+    d_at = d_e[:, None] + (d_t - d_e)[:, None] * frac
     pred_lo = torch.minimum(ob.d_lo, ob.d_lo + a.d_dot * 1.5)
     pred_hi = torch.maximum(ob.d_hi, ob.d_hi + a.d_dot * 1.5)
-    in_corr = (pred_hi > lo[:, None]) & (pred_lo < hi[:, None])
+    in_corr = (pred_hi > d_at - half - 0.3) & (pred_lo < d_at + half + 0.3)
     relevant = (ob.moving | ob.standing | ob.edge_walker) & a.valid & in_corr
-    gap = ob.s_lo - ego.front_s[:, None]
     ahead = relevant & (gap > -1.0) & (gap < 120.0)
-    # chickens are handled by the crossing rule; walkers that are not in the corridor now are ignored
     gap = torch.where(ahead, gap, torch.full_like(gap, INF))
     g_lead, j = gap.min(-1)
     v_lead = torch.gather(a.s_dot, 1, j[:, None]).squeeze(1)
-    a_lead = _idm(v, v0, g_lead, v_lead, T)
+    lead_standing = torch.gather(ob.standing, 1, j[:, None]).squeeze(1)
+    # stop well back from a standing obstacle: room to pull out and pass it
+    s0_lead = torch.where(lead_standing, torch.full_like(v, S0_STANDING), torch.full_like(v, S0))
+    a_lead = _idm(v, v0, g_lead, v_lead, T, s0_lead)
     cutting = torch.gather(torch.isfinite(a.lc_t0) & (a.d_dot.abs() > 0.1), 1, j[:, None]).squeeze(1) & torch.isfinite(g_lead)
     lead_binding = torch.isfinite(g_lead) & (g_lead < (v * T * 2.0 + 15.0))
 
@@ -158,14 +168,23 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
                                                           torch.full_like(v, INF))),
                         torch.full_like(v, INF))
 
-    # ---- speed zones: through a puddle, past a pedestrian too close
+    # ---- speed zones: through a puddle, past a pedestrian, judged on the path the ego will take
     p = rm.puddle
-    p_dist = torch.where(rm.puddle_valid & (p[..., 0] + p[..., 2] > ego.rear_s[:, None]),
-                         p[..., 0] - p[..., 2] - ego.front_s[:, None], torch.full_like(p[..., 0], INF)).amin(-1)
-    a_wet = torch.where(lat["wet"], _zone_accel(v, torch.full_like(v, PUDDLE_SPEED), p_dist), torch.full_like(v, INF))
-    ped_s = torch.where(ob.edge_walker & (ob.s_hi > ego.rear_s[:, None]), ob.s_lo - ego.front_s[:, None],
-                        torch.full_like(a.s, INF)).amin(-1)
-    a_ped = torch.where(lat["ped_close"], _zone_accel(v, torch.full_like(v, PED_SPEED), ped_s - 3.0),
+    p_gap = p[..., 0] - p[..., 2] - ego.front_s[:, None]  # (B, Q)
+    p_frac = ((p_gap + EGO_FRONT) / trans[:, None]).clamp(0.0, 1.0)
+    p_d = d_e[:, None] + (d_t - d_e)[:, None] * p_frac
+    p_wet = rm.puddle_valid & (p[..., 0] + p[..., 2] > ego.rear_s[:, None]) & (
+        (p_d + WHEEL_TRACK / 2 + 0.3 > p[..., 1] - p[..., 3]) & (p_d - WHEEL_TRACK / 2 - 0.3 < p[..., 1] + p[..., 3]))
+    p_dist = torch.where(p_wet, p_gap, torch.full_like(p_gap, INF)).amin(-1)
+    wet_path = torch.isfinite(p_dist)
+    a_wet = torch.where(wet_path, _zone_accel(v, torch.full_like(v, PUDDLE_SPEED), p_dist), torch.full_like(v, INF))
+    ped_gap = ob.s_lo - ego.front_s[:, None]
+    ped_frac = ((ped_gap + EGO_FRONT) / trans[:, None]).clamp(0.0, 1.0)
+    ped_d = d_e[:, None] + (d_t - d_e)[:, None] * ped_frac
+    clearance = torch.maximum(ob.d_lo - (ped_d + half), (ped_d - half) - ob.d_hi)
+    ped_tight = ob.edge_walker & (ob.s_hi > ego.rear_s[:, None]) & (clearance < PED_CLEARANCE_PATH)
+    ped_s = torch.where(ped_tight, ped_gap, torch.full_like(a.s, INF)).amin(-1)
+    a_ped = torch.where(torch.isfinite(ped_s), _zone_accel(v, torch.full_like(v, PED_SPEED), ped_s - 3.0),
                         torch.full_like(v, INF))
 
     free = _idm(v, v0, torch.full_like(v, INF), v, T)
@@ -181,8 +200,7 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
 
     # ---- steering: pure pursuit on the blended path
     look = (4.0 + 0.6 * v).clamp(5.0, 20.0)
-    trans = (2.5 * v).clamp(12.0, 35.0)
-    d_la = d_e + (d_t - d_e) * (look / trans).clamp(max=1.0)
+    d_la = d_e + (d_t - d_e) * (look / (0.6 * trans)).clamp(max=1.0)
     xy_la, _ = frenet_to_world(rm, world.ego_s + look, d_la)
     local = se2_relative(world.ego.pose(), torch.cat([xy_la, torch.zeros_like(xy_la[:, :1])], -1))
     curv = 2 * local[:, 1] / (local[:, 0] ** 2 + local[:, 1] ** 2).clamp(min=1.0)
@@ -224,9 +242,9 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     put(lat["stuck"], Reason.STOP_OBSTACLE)
     put(lat["pass_block"] & geese_block, Reason.PASS_STATIC_ANIMALS)
     put(lat["avoid_wet"], Reason.AVOID_PUDDLE)
-    put(lat["wet"] & (p_dist < 40.0), Reason.SLOW_PUDDLE)
+    put(wet_path & (p_dist < 40.0), Reason.SLOW_PUDDLE)
     put(lat["pass_block"], Reason.AVOID_OBSTACLE)
-    put(lat["offset_ped"] | (lat["ped_close"] & (ped_s < 40.0)), Reason.OFFSET_PEDESTRIAN)
+    put(lat["offset_ped"] | (ped_s < 40.0), Reason.OFFSET_PEDESTRIAN)
     put(lead_binding & (which == 1), Reason.FOLLOW_LEAD)
     put(curve_binding & (which == 0) & (accel < -0.3), Reason.PREPARE_TURN)
 

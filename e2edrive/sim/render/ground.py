@@ -24,7 +24,7 @@ _ALBEDO = {
     Semantic.PUDDLE: (0.10, 0.13, 0.18),  # the water body under the reflection
 }
 # Relative strength of the procedural texture per material (grass is patchy, paint is uniform).
-_TEXTURE = {Semantic.ROAD: 0.10, Semantic.GRASS: 0.30, Semantic.KERB: 0.12, Semantic.PUDDLE: 0.0}
+_TEXTURE = {Semantic.ROAD: 0.07, Semantic.GRASS: 0.20, Semantic.KERB: 0.10, Semantic.PUDDLE: 0.0}
 
 
 def material_tables(device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,18 +48,17 @@ def hash_noise(ix: torch.Tensor, iy: torch.Tensor, iz: torch.Tensor | None = Non
     return (h & 1023).float() / 1024.0
 
 
-NOISE_SIZE = 256  # cells per side of the tiled noise texture (a 51 m period at 0.2 m cells)
+NOISE_LEN = 1 << 16  # entries of the noise table, indexed by raster cell
 
 
 def noise_texture(device) -> torch.Tensor:
-    """(NOISE_SIZE * NOISE_SIZE,) zero-mean cell noise, two octaves (fine cells and 8x8 blobs).
+    """(NOISE_LEN,) zero-mean noise, one value per raster cell (cell index modulo NOISE_LEN).
 
-    A lookup in a precomputed tile costs a third of hashing every pixel each frame.
+    Looking up the cell index the material lookup already computed costs two operations per
+    pixel, against a dozen for hashing world coordinates every frame.
     """
-    i = torch.arange(NOISE_SIZE)
-    ix, iy = torch.meshgrid(i, i, indexing="ij")
-    n = 0.6 * hash_noise(ix, iy) + 0.4 * hash_noise(ix // 8, iy // 8, torch.ones_like(ix)) - 0.5
-    return n.reshape(-1).to(device)
+    i = torch.arange(NOISE_LEN)
+    return (hash_noise(i, i * 7 + 3) - 0.5).to(device)
 
 
 def sky_color(g: torch.Tensor, sun_z: torch.Tensor) -> torch.Tensor:
@@ -80,28 +79,39 @@ def sky_color(g: torch.Tensor, sun_z: torch.Tensor) -> torch.Tensor:
     return horizon + (zenith - horizon) * g
 
 
-def lookup_material(raster: GroundRaster, xy: torch.Tensor) -> torch.Tensor:
-    """GroundRaster.lookup with the same result (GRASS outside), in arithmetic masks instead of
-    torch.where (several times slower on CPU). xy (B, ..., 2) world -> (B, ...) long."""
+def ground_lookup(
+    raster: GroundRaster, ego_pose: torch.Tensor, ground_xy: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Material under ego-frame ground points, the same result as GroundRaster.lookup (GRASS
+    outside the raster).
+
+    ego_pose (B, 3) world pose of the ego; ground_xy (N, P, 2) ego-frame points shared by the
+    batch (the fixed ground hits of the rig's rays) -> material (B, N, P) long and the raster
+    cell index (B, N, P) long (texture seed). The raster column and row are computed straight
+    from the ego pose (no world-coordinate tensor) and masks are arithmetic: this runs on every
+    pixel of every frame.
+    """
     B, Hr, Wr = raster.material.shape
-    flat = xy.reshape(B, -1, 2)
-    cr = torch.floor((flat - raster.origin[:, None, :]) / raster.res).long()  # (B, M, 2) (col, row)
-    col, row = cr[..., 0], cr[..., 1]
-    inside = (col >= 0) & (col < Wr) & (row >= 0) & (row < Hr)
-    idx = row.clamp(0, Hr - 1) * Wr + col.clamp(0, Wr - 1)
-    m = torch.gather(raster.material.reshape(B, -1), 1, idx).long()
-    m = m * inside + int(Semantic.GRASS) * ~inside
-    return m.view(xy.shape[:-1])
+    inv = 1.0 / raster.res
+    c, s = torch.cos(ego_pose[:, 2]).view(B, 1, 1), torch.sin(ego_pose[:, 2]).view(B, 1, 1)
+    gx, gy = ground_xy[..., 0] * inv, ground_xy[..., 1] * inv  # (N, P) in cells
+    a = ((ego_pose[:, 0] - raster.origin[:, 0]) * inv).view(B, 1, 1)
+    b = ((ego_pose[:, 1] - raster.origin[:, 1]) * inv).view(B, 1, 1)
+    col = torch.floor(c * gx - s * gy + a).long()  # (B, N, P)
+    row = torch.floor(s * gx + c * gy + b).long()
+    col_c, row_c = col.clamp(0, Wr - 1), row.clamp(0, Hr - 1)
+    outside = (col_c != col) | (row_c != row)
+    idx = row_c * Wr + col_c
+    m = torch.gather(raster.material.reshape(B, -1), 1, idx.view(B, -1)).view(idx.shape).long()
+    return m + (int(Semantic.GRASS) - m) * outside, idx
 
 
 def ground_shade(
-    material: torch.Tensor, world_xy: torch.Tensor, texture_table: torch.Tensor, noise: torch.Tensor
+    material: torch.Tensor, cell: torch.Tensor, texture_table: torch.Tensor, noise: torch.Tensor
 ) -> torch.Tensor:
-    """Brightness factor (...) of the procedural texture: cell noise at 0.2 m (and 1.6 m blobs)
-    in world coordinates, glued to the ground as the car moves; scaled per material."""
-    cell = torch.floor(world_xy * 5).long() & (NOISE_SIZE - 1)  # (..., 2)
-    n = noise[cell[..., 0] * NOISE_SIZE + cell[..., 1]]
-    return 1 + 2 * texture_table[material] * n
+    """Brightness factor (...) of the ground texture: per-raster-cell noise (glued to the world
+    as the car moves), scaled per material."""
+    return 1 + 2 * texture_table[material] * noise[cell & (NOISE_LEN - 1)]
 
 
 def fresnel(cos_incidence: torch.Tensor) -> torch.Tensor:

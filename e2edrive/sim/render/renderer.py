@@ -22,8 +22,8 @@ from e2edrive.sim.render.boxes import SolidBoxes, scene_boxes
 from e2edrive.sim.render.camera_rays import make_camera_rays
 from e2edrive.sim.render.ground import (
     fresnel,
+    ground_lookup,
     ground_shade,
-    lookup_material,
     material_tables,
     noise_texture,
     sky_color,
@@ -127,12 +127,7 @@ class Renderer:
 
         ego = scene.ego_pose.float()
         c, s = torch.cos(ego[:, 2]), torch.sin(ego[:, 2])  # (B,)
-        gx, gy = rays.ground_xy[None, ..., 0], rays.ground_xy[None, ..., 1]  # (1, N, P)
-        cb, sb = c.view(B, 1, 1), s.view(B, 1, 1)
-        world_xy = torch.stack(
-            [ego[:, 0, None, None] + cb * gx - sb * gy, ego[:, 1, None, None] + sb * gx + cb * gy], -1
-        )  # (B, N, P, 2)
-        material = lookup_material(scene.ground, world_xy)  # (B, N, P) long
+        material, cell = ground_lookup(scene.ground, ego, rays.ground_xy)  # (B, N, P) long
 
         sun = scene.sun_dir.float()
         sun_ego = torch.stack([c * sun[:, 0] + s * sun[:, 1], -s * sun[:, 0] + c * sun[:, 1], sun[:, 2]], -1)
@@ -150,9 +145,7 @@ class Renderer:
             AMBIENT_SHARE + (1 - AMBIENT_SHARE) * sun_ego[:, 2].clamp(min=0).view(B, 1, 1)
         )
         refl = (material == Semantic.PUDDLE) * self.reflectance  # (B, N, P)
-        shade = (
-            ground_f * ground_shade(material, world_xy, self.texture_table, self.noise) * light * (1 - refl)
-        )
+        shade = ground_f * ground_shade(material, cell, self.texture_table, self.noise) * light * (1 - refl)
         w_sky = 1 - ground_f * (1 - refl)
         g = self.sky_g + ground_f * (self.reflect_g - self.sky_g)
         k255 = keep * 255

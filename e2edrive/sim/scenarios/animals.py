@@ -75,6 +75,6 @@ class GeeseStanding(Scenario):
                                     d=lane_c + rng.uniform(-1.1, 1.1), size=GOOSE_SIZE, color=GOOSE_COLOR,
                                     psi=rng.uniform(-math.pi, math.pi), idle_amp=rng.uniform(0.02, 0.1)))
         if rng.uniform() < 0.6:  # oncoming traffic that the ego has to let through first
-            actors += oncoming_traffic(rng, rd, s_g - 20.0, s_g + 250.0, gap=(25.0, 60.0), p_lane=1.0)[:8]
+            actors += oncoming_traffic(rng, rd, s_g - 20.0, s_g + 250.0, gap=(30.0, 90.0), p_lane=1.0)[:6]
         return EpisodeSpec(rd, actors, 0, 0.8 * rd.speed_limit, s_g + 60.0, 0, info={"s_geese": s_g},
                            **time_of_day(rng))

@@ -1,0 +1,76 @@
+"""The quickstart main job: its verdict on the goals, and (slow) the whole pipeline on a tiny budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2edrive.commands.quickstart import QuickstartArgs, _verdict, run
+from e2edrive.eval.report import DriverEval
+from e2edrive.sim.metrics import EpisodeResult
+
+
+def _ev(name: str, score: float) -> DriverEval:
+    r = EpisodeResult(
+        "lane_follow",
+        1_000_000,
+        score > 50,
+        route_completion=score / 100,
+        driving_score=score,
+        collisions={"vehicle": 0, "pedestrian_animal": 0, "static": 0},
+        off_road=False,
+        off_road_fraction=0.0,
+        off_road_m=0.0,
+        red_light_runs=0,
+        min_ttc=float("inf"),
+        comfortable=True,
+    )
+    return DriverEval(name, [r])
+
+
+def test_verdict_checks_the_three_goals():
+    good = {
+        "policy": _ev("policy", 85.0),
+        "expert": _ev("expert", 90.0),
+        "dave2": _ev("dave2", 40.0),
+        "ego_only": _ev("ego_only", 30.0),
+        "constant_velocity": _ev("constant_velocity", 20.0),
+    }
+    text = _verdict(good)
+    assert "85.0 (goal >= 80): met" in text and "94%" in text and "beats 3/3" in text
+    bad = dict(good, policy=_ev("policy", 35.0))
+    text = _verdict(bad)
+    assert "NOT met" in text and "beats 2/3 baselines (ego_only, constant_velocity)" in text
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="train-seeds"):
+        run(QuickstartArgs(out=str(tmp_path), train_seeds=0))
+    with pytest.raises(KeyError, match="unknown suite"):
+        run(QuickstartArgs(out=str(tmp_path), train_suite="nope"))
+
+
+@pytest.mark.slow  # the whole loop, cut short: ~5-10 min on 2 cores
+def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
+    args = QuickstartArgs(
+        out=str(tmp_path / "qs"),
+        minutes=2.5,
+        train_suite="lane_follow",
+        train_seeds=1,
+        val_seeds=1,
+        eval_seeds=1,
+        corner_seeds=1,
+        num_envs=4,
+        eval_minutes=0.5,
+        max_episode_steps=30,
+        videos=1,
+        batch_size=4,
+    )
+    table = run(args)
+    assert "basic suite" in table and "policy" in table and "expert" in table and "goals:" in table
+    out = tmp_path / "qs"
+    assert (out / "report" / "index.html").is_file() and (out / "summary.md").is_file()
+    for model in ("driving", "dave2", "ego_mlp"):
+        assert (out / "runs" / model / "checkpoint" / "config.json").is_file()
+    # a second run finds every stage done and only rebuilds the report
+    again = run(args)
+    assert "policy" in again
