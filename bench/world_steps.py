@@ -48,8 +48,12 @@ class Args:
 
 def bench_world(a: Args, with_expert: bool) -> list[float]:
     names = list(SCENARIOS)
-    world = World([names[i % len(names)] for i in range(a.envs)], list(range(a.envs)), device=a.device,
-                  min_actors=a.min_actors)
+    world = World(
+        [names[i % len(names)] for i in range(a.envs)],
+        list(range(a.envs)),
+        device=a.device,
+        min_actors=a.min_actors,
+    )
     assert int(world.actors.valid.sum(1).min()) >= a.min_actors
     action = Action(torch.zeros(a.envs, device=world.device), torch.zeros(a.envs, device=world.device))
     rates = []

@@ -8,8 +8,9 @@ from e2edrive.sim.scenarios import SCENARIOS
 
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "e2edrive.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "e2edrive.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_scenarios_lists_the_catalog():
@@ -21,7 +22,9 @@ def test_scenarios_lists_the_catalog():
 
 
 def test_drive_json_schema():
-    out = cli("drive", "--scenario", "follow_lead", "--seeds", "0:2", "--json", "--num-envs", "2", "--threads", "1")
+    out = cli(
+        "drive", "--scenario", "follow_lead", "--seeds", "0:2", "--json", "--num-envs", "2", "--threads", "1"
+    )
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     assert [(e["scenario"], e["seed"]) for e in d["episodes"]] == [("follow_lead", 0), ("follow_lead", 1)]
@@ -46,8 +49,21 @@ def test_unknown_scenario_and_driver_errors():
 def test_drive_writes_a_topdown_video(tmp_path):
     av = pytest.importorskip("av")
     path = tmp_path / "drive.mp4"
-    out = cli("drive", "--scenario", "unknown_object", "--seeds", "0:1", "--video", str(path), "--video-frames", "15",
-              "--num-envs", "1", "--threads", "1")
+    out = cli(
+        "drive",
+        "--scenario",
+        "unknown_object",
+        "--seeds",
+        "0:1",
+        "--video",
+        str(path),
+        "--video-frames",
+        "15",
+        "--num-envs",
+        "1",
+        "--threads",
+        "1",
+    )
     assert out.returncode == 0, out.stderr
     with av.open(str(path)) as f:
         frames = [fr for fr in f.decode(video=0)]

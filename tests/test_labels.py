@@ -119,3 +119,37 @@ def test_without_render_depth_is_empty_and_expert_fields_zero():
     lab = make_labels(make_test_scene(1))
     assert lab.depth.shape == (1, 0, 0, 0)
     assert (lab.expert_plan == 0).all() and (lab.reason == 0).all()
+
+
+def test_a_scene_without_actors_barriers_lights_or_lanes():
+    from dataclasses import replace
+
+    sc = make_test_scene(2)
+    cut = {
+        f: getattr(sc, f)[:, :0]
+        for f in (
+            "obj_pose",
+            "obj_size",
+            "obj_velocity",
+            "obj_class",
+            "obj_color",
+            "obj_valid",
+            "barriers",
+            "barrier_valid",
+            "light_pos",
+            "light_yaw",
+            "light_state",
+            "light_valid",
+            "lane_lines",
+            "lane_line_type",
+            "lane_line_valid",
+        )
+    }
+    empty = replace(sc, **cut)
+    for compact in (True, False):
+        out = Renderer(make_rig(), compact=compact).render(empty)
+        assert out.rgb.shape == (2, 8, 3, 64, 128)
+        assert not (out.semantics >= 8).any()  # ground and sky only
+    lab = make_labels(empty, out)
+    assert lab.occupancy.sum() == 0 and not lab.box_valid.any() and not lab.lane_polyline_valid.any()
+    assert lab.drivable.any()  # the road is still there

@@ -69,23 +69,39 @@ def test_light_cycle_hand_computed():
     rm = build_roadmap([straight_spec(intersections=[it])] * 5)
     t = torch.tensor([0.0, 9.9, 11.0, 14.0, 21.5])  # cycle 21 s
     route, cross = light_state(rm, t)
-    assert route[:, 0].tolist() == [LightState.GREEN, LightState.GREEN, LightState.YELLOW, LightState.RED,
-                                    LightState.GREEN]
+    assert route[:, 0].tolist() == [
+        LightState.GREEN,
+        LightState.GREEN,
+        LightState.YELLOW,
+        LightState.RED,
+        LightState.GREEN,
+    ]
     # the crossing road: red during the route's green/yellow, green 1 s into the route's red
     assert cross[:, 0].tolist()[:4] == [LightState.RED, LightState.RED, LightState.RED, LightState.GREEN]
 
 
 def test_ground_raster_materials():
-    spec = straight_spec(lanes_fwd=2, lanes_back=1, intersections=[IntersectionSpec(s=150.0)],
-                         puddles=[PuddleSpec(60.0, -1.75, 3.0, 1.2)])
+    spec = straight_spec(
+        lanes_fwd=2,
+        lanes_back=1,
+        intersections=[IntersectionSpec(s=150.0)],
+        puddles=[PuddleSpec(60.0, -1.75, 3.0, 1.2)],
+    )
     rm = build_roadmap([spec])
     g = build_ground_raster(rm)
     s = torch.tensor([[40.0, 40.0, 40.0, 40.0, 60.0, 150.0 - 3.5 - 5.2, 40.0]])
     d = torch.tensor([[-1.75, 0.1, -7.0 - 1.0, 40.0, -1.75, -2.0, -7.0 + 0.2]])
     xy, _ = frenet_to_world(rm, s, d)
     mat = g.lookup(xy)[0].tolist()
-    assert mat == [Semantic.ROAD, Semantic.CENTER_LINE, Semantic.KERB, Semantic.GRASS, Semantic.PUDDLE,
-                   Semantic.STOP_LINE, Semantic.LANE_MARKING]
+    assert mat == [
+        Semantic.ROAD,
+        Semantic.CENTER_LINE,
+        Semantic.KERB,
+        Semantic.GRASS,
+        Semantic.PUDDLE,
+        Semantic.STOP_LINE,
+        Semantic.LANE_MARKING,
+    ]
 
 
 def test_nav_goal_on_a_straight_lane():

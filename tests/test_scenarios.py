@@ -2,14 +2,37 @@ import pytest
 
 from e2edrive.sim.scenarios import SCENARIOS, EpisodeRecord, get_scenario, resolve_scenarios
 
-EXPECTED = ["lane_follow", "follow_lead", "traffic_light", "chickens_crossing", "geese_standing", "puddle",
-            "spinout_ahead", "cut_in", "pedestrian_close", "unknown_object"]
+EXPECTED = [
+    "lane_follow",
+    "follow_lead",
+    "traffic_light",
+    "chickens_crossing",
+    "geese_standing",
+    "puddle",
+    "spinout_ahead",
+    "cut_in",
+    "pedestrian_close",
+    "unknown_object",
+]
 
 
 def record(**kw) -> EpisodeRecord:
-    base = dict(collided=False, at_fault=False, route_done=True, route_completion=1.0, off_road=False,
-                red_light_runs=0, min_gap=10.0, spin_braked=False, spin_impact=False, puddle_touched=False,
-                puddle_max_speed=0.0, chicken_violation=False, ped_violation=False, steps=100)
+    base = dict(
+        collided=False,
+        at_fault=False,
+        route_done=True,
+        route_completion=1.0,
+        off_road=False,
+        red_light_runs=0,
+        min_gap=10.0,
+        spin_braked=False,
+        spin_impact=False,
+        puddle_touched=False,
+        puddle_max_speed=0.0,
+        chicken_violation=False,
+        ped_violation=False,
+        steps=100,
+    )
     base.update(kw)
     return EpisodeRecord(**base)
 

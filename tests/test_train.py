@@ -206,3 +206,15 @@ def test_a_time_limit_stops_training_early_with_a_checkpoint(tmp_path):
     assert 5 <= state.step < 10_000 * 8
     saved = load_trainer_state(find_checkpoint(tmp_path / "run"))
     assert saved.step == state.step
+
+
+def test_tensorboard_is_optional_and_says_how_to_get_it(tmp_path):
+    small = SyntheticClips(16, rig=make_rig(height=8, width=16), label_grids=False)
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install tensorboard"):
+            train(_cfg(tmp_path, tensorboard=True, max_steps=1), dataset=small)
+    else:
+        train(_cfg(tmp_path, tensorboard=True, max_steps=2), dataset=small)
+        assert any((tmp_path / "run" / "tensorboard").iterdir())

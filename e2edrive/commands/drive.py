@@ -54,8 +54,13 @@ class DriveArgs:
     """at most this many video frames"""
 
 
-def run_episodes(pairs: list[tuple[str, int]], driver: Driver, num_envs: int, device: str,
-                 on_step: Callable[[World], None] | None = None) -> list[EpisodeResult]:
+def run_episodes(
+    pairs: list[tuple[str, int]],
+    driver: Driver,
+    num_envs: int,
+    device: str,
+    on_step: Callable[[World], None] | None = None,
+) -> list[EpisodeResult]:
     """Drive every (scenario, seed) episode; results in the order of pairs."""
     n = min(num_envs, len(pairs))
     world = World([p[0] for p in pairs[:n]], [p[1] for p in pairs[:n]], device=device)
@@ -89,8 +94,10 @@ def format_table(results: list[EpisodeResult]) -> str:
     s = summarize(results)
     lines = [f"{'scenario':<18} {'episodes':>8} {'pass':>6} {'score':>6} {'coll':>6} {'route':>6}"]
     for name, g in s["by_scenario"].items():
-        lines.append(f"{name:<18} {g['episodes']:>8} {g['pass_rate']:>6.1%} {g['driving_score']:>6.1f} "
-                     f"{g['collision_rate']:>6.1%} {g['route_completion']:>6.1%}")
+        lines.append(
+            f"{name:<18} {g['episodes']:>8} {g['pass_rate']:>6.1%} {g['driving_score']:>6.1f} "
+            f"{g['collision_rate']:>6.1%} {g['route_completion']:>6.1%}"
+        )
     lines.append(f"{'all':<18} {len(results):>8} {s['pass_rate']:>6.1%} {s['driving_score']:>6.1f}")
     return "\n".join(lines)
 
@@ -105,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"e2edrive drive: {e.args[0]}", file=sys.stderr)
         return 2
     if args.driver not in DRIVERS:
-        print(f"e2edrive drive: unknown driver {args.driver!r}; valid drivers: {', '.join(DRIVERS)}", file=sys.stderr)
+        print(
+            f"e2edrive drive: unknown driver {args.driver!r}; valid drivers: {', '.join(DRIVERS)}",
+            file=sys.stderr,
+        )
         return 2
     if args.num_envs < 1:
         print("e2edrive drive: --num-envs must be >= 1", file=sys.stderr)
@@ -126,9 +136,15 @@ def main(argv: list[str] | None = None) -> int:
 
             plan = driver.last_plan() if hasattr(driver, "last_plan") else None
             reason = driver.last_reason() if hasattr(driver, "last_reason") else None
-            img = render_topdown(world.scene([0]), 0, None if plan is None else plan[0],
-                                 None if reason is None else f"{world.scenarios[0]} {world.seeds[0]}: {reason[0]}",
-                                 size=(320, 320), t=float(world.t[0]), ego_row=0.65)
+            img = render_topdown(
+                world.scene([0]),
+                0,
+                None if plan is None else plan[0],
+                None if reason is None else f"{world.scenarios[0]} {world.seeds[0]}: {reason[0]}",
+                size=(320, 320),
+                t=float(world.t[0]),
+                ego_row=0.65,
+            )
             writer.write(img.cpu())
             frames[0] += 1
 
@@ -140,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             writer.__exit__(None, None, None)
     wall = time.perf_counter() - t0
     if args.json:
-        print(json.dumps({"episodes": [r.to_dict() for r in results], "summary": summarize(results)}, allow_nan=False))
+        print(
+            json.dumps(
+                {"episodes": [r.to_dict() for r in results], "summary": summarize(results)}, allow_nan=False
+            )
+        )
     else:
         print(format_table(results))
         print(f"{len(results)} episodes in {wall:.1f} s")

@@ -57,14 +57,19 @@ ACTION_HIGH = np.array([MAX_STEER, MAX_ACCEL], np.float32)
 
 def observation_arrays(obs: Observation, with_images: bool) -> dict[str, np.ndarray]:
     """Batched numpy dict (leading num_envs) of an Observation."""
+
     def col(x):
         return x.detach().float().cpu().numpy().reshape(x.shape[0], -1).astype(np.float32)
 
     out = {
-        "speed": col(obs.speed), "accel": col(obs.accel), "yaw_rate": col(obs.yaw_rate),
-        "steer": col(obs.steer).clip(-MAX_STEER, MAX_STEER), "odom": col(obs.odom),
+        "speed": col(obs.speed),
+        "accel": col(obs.accel),
+        "yaw_rate": col(obs.yaw_rate),
+        "steer": col(obs.steer).clip(-MAX_STEER, MAX_STEER),
+        "odom": col(obs.odom),
         "route_points": obs.nav.route_points.detach().float().cpu().numpy().astype(np.float32),
-        "dist_to_turn": col(obs.nav.dist_to_turn), "turn_command": obs.nav.turn_command.cpu().numpy().astype(np.int64),
+        "dist_to_turn": col(obs.nav.dist_to_turn),
+        "turn_command": obs.nav.turn_command.cpu().numpy().astype(np.int64),
         "speed_limit": col(obs.nav.speed_limit),
     }
     if with_images:
@@ -77,8 +82,14 @@ class DrivingVectorEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
-    def __init__(self, scenarios: str | list[str] = "all", num_envs: int = 8, device: str = "cpu",
-                 renderer=None, base_seed: int = 0):
+    def __init__(
+        self,
+        scenarios: str | list[str] = "all",
+        num_envs: int = 8,
+        device: str = "cpu",
+        renderer=None,
+        base_seed: int = 0,
+    ):
         names = resolve_scenarios(scenarios) if isinstance(scenarios, str) else list(scenarios)
         for n in names:
             resolve_scenarios(n)
@@ -120,8 +131,9 @@ class DrivingVectorEnv(VectorEnv):
         restart = np.flatnonzero(self._autoreset)
         if restart.size:
             self.episode[restart] += 1
-            self.world.reset_envs(restart.tolist(), list(zip([self._scenarios()[i] for i in restart],
-                                                             self._seeds(restart))))
+            self.world.reset_envs(
+                restart.tolist(), list(zip([self._scenarios()[i] for i in restart], self._seeds(restart)))
+            )
         out = self.world.step(Action.from_tensor(a))
         reward = out.reward.cpu().numpy().astype(np.float64)
         term = out.terminated.cpu().numpy().copy()
@@ -167,6 +179,16 @@ class DrivingEnv(gym.Env):
     def step(self, action):
         a = torch.as_tensor(np.asarray(action, dtype=np.float32).reshape(1, 2), device=self.world.device)
         out = self.world.step(Action.from_tensor(a))
-        return (self._obs(), float(out.reward[0]), bool(out.terminated[0]), bool(out.truncated[0]),
-                {"collision": bool(out.infractions.collision_vehicle[0] | out.infractions.collision_static[0]
-                                   | out.infractions.collision_pedestrian_animal[0])})
+        return (
+            self._obs(),
+            float(out.reward[0]),
+            bool(out.terminated[0]),
+            bool(out.truncated[0]),
+            {
+                "collision": bool(
+                    out.infractions.collision_vehicle[0]
+                    | out.infractions.collision_static[0]
+                    | out.infractions.collision_pedestrian_animal[0]
+                )
+            },
+        )

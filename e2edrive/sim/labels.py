@@ -107,7 +107,13 @@ def occupancy_and_flow(boxes: SolidBoxes, grid: BevGrid) -> tuple[torch.Tensor, 
         & (boxes.z1 > grid.z_min)
         & (boxes.z0 < grid.z_max)
     )
-    k = max(1, int(near.sum(1).max()))
+    k = int(near.sum(1).max()) if K > 0 else 0
+    if k == 0:
+        dev = boxes.yaw.device
+        return (
+            torch.zeros(B, grid.nz, grid.nx, grid.ny, dtype=torch.uint8, device=dev),
+            torch.zeros(B, 2, grid.nx, grid.ny, device=dev),
+        )
     sel = torch.argsort((~near).to(torch.uint8), dim=1, stable=True)[:, :k]  # (B, k) grid boxes first
     over = (
         footprint_overlap(

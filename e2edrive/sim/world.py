@@ -50,7 +50,6 @@ from e2edrive.sim.dynamics import EgoState, step_ego
 from e2edrive.sim.expert.planner import initial_memory, reset_memory
 from e2edrive.sim.expert.style import DrivingStyle, episode_keys
 from e2edrive.sim.map import (
-    RoadMap,
     build_roadmap,
     drivable_frenet,
     frenet_to_world,
@@ -62,6 +61,7 @@ from e2edrive.sim.map.nav import light_poses, nav_goal
 from e2edrive.sim.map.spec import STOP_LINE_SETBACK
 from e2edrive.sim.metrics import EpisodeResult, MetricsAccumulator, StepInfractions
 from e2edrive.sim.scenarios import EpisodeSpec, get_scenario
+from e2edrive.sim.scenarios.obstacles import PED_CLEARANCE, PED_SLOW
 from e2edrive.sim.scenarios.record import RecordAccumulator
 from e2edrive.sim.scene import GroundRaster, Scene
 
@@ -263,7 +263,6 @@ class World:
         act = action.validated(clip=True)
         act = Action(act.steer.to(self.device).float(), act.accel.to(self.device).float())
         active = ~self.done
-        B, dev = self.B, self.device
         spin_active_before = self.spin.active.clone()
         no_impact_before = torch.isinf(self.spin.first_impact_t)
         front_before = self.ego_frenet().front_s
@@ -444,8 +443,6 @@ class World:
             ego_f.rear_s[:, None] < a.s + a.size[..., 0] / 2
         )
         clearance = (a.d - self.ego_d[:, None]).abs() - EGO_WIDTH / 2 - a.size[..., 1] / 2
-        from e2edrive.sim.scenarios.obstacles import PED_CLEARANCE, PED_SLOW
-
         close = ped & along & (clearance < PED_CLEARANCE)
         return (close & (self.ego.speed[:, None] > PED_SLOW)).any(-1)
 
@@ -513,13 +510,26 @@ class World:
         ego_idx = torch.where(ahead, torch.zeros_like(ego_light), torch.full_like(ego_light, -1))
         f32 = dict(device=self.device, dtype=torch.float32)
         return Scene(
-            ground=self.ground_raster(envs), ego_pose=self.ego.pose()[idx], ego_velocity=self.ego.velocity()[idx],
-            obj_pose=self.actor_pose[idx], obj_size=self.actors.size[idx], obj_velocity=self.actor_vel[idx],
-            obj_class=self.actors.cls[idx], obj_color=self.actors.color[idx], obj_valid=self.actors.valid[idx],
-            barriers=self.barriers[idx], barrier_valid=self.barrier_valid[idx],
-            light_pos=pos[idx], light_yaw=yaw[idx], light_state=state[idx], light_valid=light_valid[idx],
-            ego_light=ego_light[idx], ego_light_index=ego_idx[idx],
-            lane_lines=lines[idx], lane_line_type=ltype[idx], lane_line_valid=lvalid[idx],
+            ground=self.ground_raster(envs),
+            ego_pose=self.ego.pose()[idx],
+            ego_velocity=self.ego.velocity()[idx],
+            obj_pose=self.actor_pose[idx],
+            obj_size=self.actors.size[idx],
+            obj_velocity=self.actor_vel[idx],
+            obj_class=self.actors.cls[idx],
+            obj_color=self.actors.color[idx],
+            obj_valid=self.actors.valid[idx],
+            barriers=self.barriers[idx],
+            barrier_valid=self.barrier_valid[idx],
+            light_pos=pos[idx],
+            light_yaw=yaw[idx],
+            light_state=state[idx],
+            light_valid=light_valid[idx],
+            ego_light=ego_light[idx],
+            ego_light_index=ego_idx[idx],
+            lane_lines=lines[idx],
+            lane_line_type=ltype[idx],
+            lane_line_valid=lvalid[idx],
             sun_dir=torch.tensor([self.specs[b].sun_dir for b in envs], **f32),
             ambient=torch.tensor([self.specs[b].ambient for b in envs], **f32),
             fog=torch.tensor([self.specs[b].fog for b in envs], **f32),
@@ -550,8 +560,12 @@ class World:
         expert_speed (B,), expert_action (B, 2), reason (B,). Pass the ExpertOutput of this step
         if it was already computed (the expert is stateful: call it once per step)."""
         out = out if out is not None else self.expert()
-        return {"expert_plan": out.plan, "expert_speed": out.target_speed, "expert_action": out.action.as_tensor(),
-                "reason": out.reason}
+        return {
+            "expert_plan": out.plan,
+            "expert_speed": out.target_speed,
+            "expert_action": out.action.as_tensor(),
+            "reason": out.reason,
+        }
 
     @property
     def num_envs(self) -> int:

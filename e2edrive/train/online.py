@@ -95,7 +95,6 @@ class DaggerDriver(Driver):
         self.policy.to(device)
         self.state = self.policy.init_state(batch, device)
         self.ttc = torch.full((batch,), float("inf"), device=device)
-        self.active = torch.ones(batch, dtype=torch.bool)
 
     def observe(self, step_output) -> None:
         self.ttc = step_output.infractions.ttc

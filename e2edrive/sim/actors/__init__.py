@@ -13,5 +13,17 @@ from e2edrive.sim.actors.state import (
 )
 from e2edrive.sim.actors.step import actor_collisions, actor_world_poses, step_actors
 
-__all__ = ["MAX_ACTORS", "ActorSpec", "Actors", "Behavior", "EgoFrenet", "SpinState", "actor_collisions",
-           "actor_capacity", "actor_world_poses", "pack_actors", "pad_actors", "step_actors"]
+__all__ = [
+    "MAX_ACTORS",
+    "ActorSpec",
+    "Actors",
+    "Behavior",
+    "EgoFrenet",
+    "SpinState",
+    "actor_collisions",
+    "actor_capacity",
+    "actor_world_poses",
+    "pack_actors",
+    "pad_actors",
+    "step_actors",
+]

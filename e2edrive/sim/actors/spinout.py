@@ -43,46 +43,85 @@ class SpinState:
     def empty(slot: torch.Tensor) -> SpinState:
         z = torch.zeros(slot.shape[0], device=slot.device)
         body = RigidBodyState(z, z, z, z, z, z)
-        params = RigidBodyParams(mu_rear=torch.full_like(z, 0.9), wheels_locked=torch.zeros_like(z, dtype=torch.bool))
-        return SpinState(slot, body, params, torch.zeros_like(z, dtype=torch.bool), torch.zeros_like(slot),
-                         torch.full_like(z, float("inf")))
+        params = RigidBodyParams(
+            mu_rear=torch.full_like(z, 0.9), wheels_locked=torch.zeros_like(z, dtype=torch.bool)
+        )
+        return SpinState(
+            slot,
+            body,
+            params,
+            torch.zeros_like(z, dtype=torch.bool),
+            torch.zeros_like(slot),
+            torch.full_like(z, float("inf")),
+        )
 
     def select(self, mask: torch.Tensor, other: SpinState) -> SpinState:
         """other where mask (B,) is True."""
+
         def w(a, b):
             return torch.where(mask, b, a)
 
-        body = RigidBodyState(*(w(getattr(self.body, f), getattr(other.body, f))
-                                for f in ("x", "y", "yaw", "vx", "vy", "yaw_rate")))
-        params = replace(self.params, mu_rear=w(self.params.mu_rear, other.params.mu_rear),
-                         wheels_locked=w(self.params.wheels_locked, other.params.wheels_locked))
-        return SpinState(w(self.slot, other.slot), body, params, w(self.active, other.active),
-                         w(self.impacts, other.impacts), w(self.first_impact_t, other.first_impact_t))
+        body = RigidBodyState(
+            *(
+                w(getattr(self.body, f), getattr(other.body, f))
+                for f in ("x", "y", "yaw", "vx", "vy", "yaw_rate")
+            )
+        )
+        params = replace(
+            self.params,
+            mu_rear=w(self.params.mu_rear, other.params.mu_rear),
+            wheels_locked=w(self.params.wheels_locked, other.params.wheels_locked),
+        )
+        return SpinState(
+            w(self.slot, other.slot),
+            body,
+            params,
+            w(self.active, other.active),
+            w(self.impacts, other.impacts),
+            w(self.first_impact_t, other.first_impact_t),
+        )
 
 
-def start_spin(spin: SpinState, start: torch.Tensor, pose: torch.Tensor, speed: torch.Tensor,
-               direction: torch.Tensor) -> SpinState:
+def start_spin(
+    spin: SpinState, start: torch.Tensor, pose: torch.Tensor, speed: torch.Tensor, direction: torch.Tensor
+) -> SpinState:
     """Turn the slot's car into a rigid body where start (B,) is True; pose (B, 3) world box
     centre, speed (B,), direction (B,) +1 spins left."""
     fresh = RigidBodyState.from_pose(pose, speed)
-    body = RigidBodyState(*(torch.where(start, getattr(fresh, f), getattr(spin.body, f))
-                            for f in ("x", "y", "yaw", "vx", "vy", "yaw_rate")))
-    body, params = lose_traction(body, spin.params, start, yaw_kick=SPIN_YAW_KICK * direction,
-                                 mu_rear=SPIN_MU_REAR, lock_wheels=False)
+    body = RigidBodyState(
+        *(
+            torch.where(start, getattr(fresh, f), getattr(spin.body, f))
+            for f in ("x", "y", "yaw", "vx", "vy", "yaw_rate")
+        )
+    )
+    body, params = lose_traction(
+        body, spin.params, start, yaw_kick=SPIN_YAW_KICK * direction, mu_rear=SPIN_MU_REAR, lock_wheels=False
+    )
     return replace(spin, body=body, params=params, active=spin.active | start)
 
 
-def advance_spin(spin: SpinState, barriers: torch.Tensor, barrier_valid: torch.Tensor, t_next: torch.Tensor,
-                 direction: torch.Tensor, dt: float) -> SpinState:
+def advance_spin(
+    spin: SpinState,
+    barriers: torch.Tensor,
+    barrier_valid: torch.Tensor,
+    t_next: torch.Tensor,
+    direction: torch.Tensor,
+    dt: float,
+) -> SpinState:
     """Step the rigid bodies (all envs at once; only active ones are kept) and count impacts."""
     steer = SPIN_STEER * direction
-    # brake only while rolling forward: a brake is not a reverse gear
+    # brake only while rolling forward (a brake is not a reverse gear), fading out below 0.5 m/s
     v_long = spin.body.vx * torch.cos(spin.body.yaw) + spin.body.vy * torch.sin(spin.body.yaw)
-    brake = torch.where(v_long > 0.3, torch.full_like(steer, SPIN_BRAKE), torch.zeros_like(steer))
-    body, impact = step_rigid_body(spin.body, spin.params, barriers, dt, SPIN_SUBSTEPS, barrier_valid,
-                                   steer=steer, accel=brake)
-    body = RigidBodyState(*(torch.where(spin.active, getattr(body, f), getattr(spin.body, f))
-                            for f in ("x", "y", "yaw", "vx", "vy", "yaw_rate")))
+    brake = SPIN_BRAKE * (v_long / 0.5).clamp(0.0, 1.0)
+    body, impact = step_rigid_body(
+        spin.body, spin.params, barriers, dt, SPIN_SUBSTEPS, barrier_valid, steer=steer, accel=brake
+    )
+    body = RigidBodyState(
+        *(
+            torch.where(spin.active, getattr(body, f), getattr(spin.body, f))
+            for f in ("x", "y", "yaw", "vx", "vy", "yaw_rate")
+        )
+    )
     impact = impact & spin.active
     first = torch.where(impact & torch.isinf(spin.first_impact_t), t_next, spin.first_impact_t)
     return replace(spin, body=body, impacts=spin.impacts + impact.long(), first_impact_t=first)

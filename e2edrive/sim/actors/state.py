@@ -136,8 +136,26 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     def col(name, fill, shape=(), dtype=np.float32):
         cols[name] = np.full((B, n_max, *shape), fill, dtype=dtype)
 
-    for name in ("s", "d", "psi", "speed", "direction", "max_decel", "lc_gap", "lc_d", "lc_time", "spin_time",
-                 "spin_dir", "vs", "vd", "start_delay", "trigger_s", "d_end", "idle_amp", "idle_phase"):
+    for name in (
+        "s",
+        "d",
+        "psi",
+        "speed",
+        "direction",
+        "max_decel",
+        "lc_gap",
+        "lc_d",
+        "lc_time",
+        "spin_time",
+        "spin_dir",
+        "vs",
+        "vd",
+        "start_delay",
+        "trigger_s",
+        "d_end",
+        "idle_amp",
+        "idle_phase",
+    ):
         col(name, 0.0)
     col("valid", False, dtype=bool)
     col("cls", 0, dtype=np.int64)
@@ -157,8 +175,25 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
             cols["behavior"][b, i] = int(a.behavior)
             cols["size"][b, i] = a.size
             cols["color"][b, i] = a.color
-            for name in ("s", "d", "psi", "speed", "direction", "max_decel", "lc_gap", "lc_d", "lc_time",
-                         "spin_time", "spin_dir", "vs", "vd", "start_delay", "trigger_s", "d_end", "idle_amp"):
+            for name in (
+                "s",
+                "d",
+                "psi",
+                "speed",
+                "direction",
+                "max_decel",
+                "lc_gap",
+                "lc_d",
+                "lc_time",
+                "spin_time",
+                "spin_dir",
+                "vs",
+                "vd",
+                "start_delay",
+                "trigger_s",
+                "d_end",
+                "idle_amp",
+            ):
                 cols[name][b, i] = getattr(a, name)
             sched = a.schedule or [(0.0, a.v_desired)]
             if len(sched) > SCHED_K:
@@ -171,16 +206,41 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     zeros = torch.zeros(B, n_max, device=device)
     vehicle = t["behavior"] == int(Behavior.VEHICLE)
     return Actors(
-        valid=t["valid"], cls=t["cls"], behavior=t["behavior"], size=t["size"], color=t["color"],
-        s=t["s"], d=t["d"], psi=t["psi"], speed=t["speed"],
-        s_dot=torch.where(vehicle, t["speed"] * t["direction"], zeros), d_dot=zeros.clone(),
-        direction=t["direction"], sched_t=t["sched_t"], sched_v=t["sched_v"], max_decel=t["max_decel"],
-        lc_gap=t["lc_gap"], lc_d=t["lc_d"], lc_time=t["lc_time"], lc_t0=torch.full_like(zeros, float("inf")),
-        lc_d0=t["d"].clone(), spin_time=t["spin_time"], spin_dir=t["spin_dir"],
-        spinning=torch.zeros_like(t["valid"]), vs=t["vs"], vd=t["vd"], start_delay=t["start_delay"],
-        trigger_s=t["trigger_s"], trigger_t=torch.full_like(zeros, float("inf")), d_end=t["d_end"],
-        walk_done=torch.zeros_like(t["valid"]), idle_amp=t["idle_amp"], idle_phase=t["idle_phase"],
-        d_home=t["d"].clone(), psi_home=t["psi"].clone(), crashed=torch.zeros_like(t["valid"]),
+        valid=t["valid"],
+        cls=t["cls"],
+        behavior=t["behavior"],
+        size=t["size"],
+        color=t["color"],
+        s=t["s"],
+        d=t["d"],
+        psi=t["psi"],
+        speed=t["speed"],
+        s_dot=torch.where(vehicle, t["speed"] * t["direction"], zeros),
+        d_dot=zeros.clone(),
+        direction=t["direction"],
+        sched_t=t["sched_t"],
+        sched_v=t["sched_v"],
+        max_decel=t["max_decel"],
+        lc_gap=t["lc_gap"],
+        lc_d=t["lc_d"],
+        lc_time=t["lc_time"],
+        lc_t0=torch.full_like(zeros, float("inf")),
+        lc_d0=t["d"].clone(),
+        spin_time=t["spin_time"],
+        spin_dir=t["spin_dir"],
+        spinning=torch.zeros_like(t["valid"]),
+        vs=t["vs"],
+        vd=t["vd"],
+        start_delay=t["start_delay"],
+        trigger_s=t["trigger_s"],
+        trigger_t=torch.full_like(zeros, float("inf")),
+        d_end=t["d_end"],
+        walk_done=torch.zeros_like(t["valid"]),
+        idle_amp=t["idle_amp"],
+        idle_phase=t["idle_phase"],
+        d_home=t["d"].clone(),
+        psi_home=t["psi"].clone(),
+        crashed=torch.zeros_like(t["valid"]),
     )
 
 
@@ -243,7 +303,9 @@ def stop_line_gap(a: Actors, inter_s, inter_half, route_light, setback: float) -
     stop_fwd = inter_s - inter_half - setback  # (B,)
     stop_back = inter_s + inter_half + setback
     half_len = a.size[..., 0] / 2
-    gap = torch.where(a.direction > 0, stop_fwd[:, None] - (a.s + half_len), (a.s - half_len) - stop_back[:, None])
+    gap = torch.where(
+        a.direction > 0, stop_fwd[:, None] - (a.s + half_len), (a.s - half_len) - stop_back[:, None]
+    )
     red = route_light == int(LightState.RED)
     yellow = route_light == int(LightState.YELLOW)
     can_stop = a.speed**2 / (2 * gap.clamp(min=0.1)) < 3.0
@@ -261,5 +323,3 @@ def scheduled_speed(a: Actors, t: torch.Tensor) -> torch.Tensor:
     """Desired speed (B, N) at time t (B,) from each actor's piecewise-constant schedule."""
     k = ((a.sched_t <= t[:, None, None]).sum(-1) - 1).clamp(min=0)
     return torch.gather(a.sched_v, 2, k.unsqueeze(-1)).squeeze(-1)
-
-

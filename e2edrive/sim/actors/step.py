@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import torch
 
+from e2edrive.core.constants import EGO_LENGTH, EGO_WIDTH
 from e2edrive.sim.actors.spinout import SpinState, advance_spin, start_spin
 from e2edrive.sim.actors.state import (
     Actors,
@@ -16,9 +17,8 @@ from e2edrive.sim.actors.state import (
     scheduled_speed,
     stop_line_gap,
 )
-from e2edrive.core.constants import EGO_LENGTH, EGO_WIDTH
 from e2edrive.sim.dynamics import travel
-from e2edrive.sim.map import RoadMap, frenet_to_world, sample_ref, world_to_frenet
+from e2edrive.sim.map import RoadMap, sample_ref, world_to_frenet
 from e2edrive.sim.map.features import BARRIER_SPACING
 from e2edrive.sim.map.spec import STOP_LINE_SETBACK
 from e2edrive.sim.traffic import idm_accel
@@ -28,9 +28,8 @@ def _slot_get(x: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, slot.clamp(min=0)[:, None]).squeeze(1)
 
 
-def _slot_put(x: torch.Tensor, slot: torch.Tensor, value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """x (B, N) with x[b, slot[b]] = value[b] where mask[b]."""
-    onehot = torch.nn.functional.one_hot(slot.clamp(min=0), x.shape[1]).bool() & mask[:, None]
+def _slot_put(x: torch.Tensor, onehot: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """x (B, N) with x[b, slot[b]] = value[b] where onehot (B, N) marks the slot."""
     return torch.where(onehot, value[:, None].to(x.dtype), x)
 
 
@@ -43,7 +42,9 @@ def actor_world_poses(a: Actors, rmap: RoadMap, spin: SpinState) -> tuple[torch.
     vt = a.s_dot * (1 - ref[..., 3] * a.d)  # speed along the line at offset d
     vel = torch.stack([vt * c - a.d_dot * sn, vt * sn + a.d_dot * c], -1)
     if spin.slot.numel():
-        onehot = torch.nn.functional.one_hot(spin.slot.clamp(min=0), a.s.shape[1]).bool() & spin.active[:, None]
+        onehot = (
+            torch.nn.functional.one_hot(spin.slot.clamp(min=0), a.s.shape[1]).bool() & spin.active[:, None]
+        )
         body_pose = spin.body.pose()[:, None, :].expand_as(pose)
         body_vel = spin.body.velocity()[:, None, :].expand_as(vel)
         pose = torch.where(onehot[..., None], body_pose, pose)
@@ -51,9 +52,18 @@ def actor_world_poses(a: Actors, rmap: RoadMap, spin: SpinState) -> tuple[torch.
     return pose, vel
 
 
-def step_actors(a: Actors, spin: SpinState, rmap: RoadMap, ego: EgoFrenet, t: torch.Tensor,
-                route_light: torch.Tensor, barriers: torch.Tensor, barrier_valid: torch.Tensor,
-                has_spin: bool, dt: float) -> tuple[Actors, SpinState]:
+def step_actors(
+    a: Actors,
+    spin: SpinState,
+    rmap: RoadMap,
+    ego: EgoFrenet,
+    t: torch.Tensor,
+    route_light: torch.Tensor,
+    barriers: torch.Tensor,
+    barrier_valid: torch.Tensor,
+    has_spin: bool,
+    dt: float,
+) -> tuple[Actors, SpinState]:
     """Advance actors from time t (B,) to t + dt. route_light: (B, I) LightState of the route."""
     t_next = t + dt
     B, N = a.s.shape
@@ -116,11 +126,26 @@ def step_actors(a: Actors, spin: SpinState, rmap: RoadMap, ego: EgoFrenet, t: to
     s = torch.where(kin_vehicle, veh_s, torch.where(walking, w_s, a.s))
     d = torch.where(kin_vehicle, veh_d, torch.where(walking, w_d, torch.where(idle, i_d, a.d)))
     psi = torch.where(kin_vehicle, veh_psi, torch.where(walking, w_psi, torch.where(idle, i_psi, a.psi)))
-    speed = torch.where(kin_vehicle, v_new, torch.where(walking, torch.hypot(a.vs, a.vd), torch.zeros_like(a.speed)))
+    speed = torch.where(
+        kin_vehicle, v_new, torch.where(walking, torch.hypot(a.vs, a.vd), torch.zeros_like(a.speed))
+    )
     s_dot = torch.where(kin_vehicle, a.direction * v_new, torch.where(walking, a.vs, torch.zeros_like(a.s)))
-    d_dot = torch.where(kin_vehicle, lat, torch.where(walking, a.vd, torch.where(idle, i_dd, torch.zeros_like(a.d))))
-    a = replace(a, s=s, d=d, psi=psi, speed=speed, s_dot=s_dot, d_dot=d_dot, lc_t0=lc_t0, lc_d0=lc_d0,
-                trigger_t=trigger_t, walk_done=walk_done)
+    d_dot = torch.where(
+        kin_vehicle, lat, torch.where(walking, a.vd, torch.where(idle, i_dd, torch.zeros_like(a.d)))
+    )
+    a = replace(
+        a,
+        s=s,
+        d=d,
+        psi=psi,
+        speed=speed,
+        s_dot=s_dot,
+        d_dot=d_dot,
+        lc_t0=lc_t0,
+        lc_d0=lc_d0,
+        trigger_t=trigger_t,
+        walk_done=walk_done,
+    )
 
     # --- the spin-out car: hand over to the rigid body at its spin time, then follow the physics.
     # Only the environments that have one are stepped, against the barrier segments near the car.
@@ -132,11 +157,15 @@ def step_actors(a: Actors, spin: SpinState, rmap: RoadMap, ego: EgoFrenet, t: to
         pose, _ = actor_world_poses(a, rmap, spin)
         pose_slot = torch.gather(pose, 1, slot.clamp(min=0)[:, None, None].expand(B, 1, 3)).squeeze(1)
         spin = start_spin(spin, start, pose_slot, _slot_get(a.speed, slot), direction)
-        if not bool(spin.active.any()):  # one host sync; the physics costs more than it
+        # a body at rest stays at rest: only moving ones are stepped (one host sync per step,
+        # much cheaper than the physics it skips)
+        moving = spin.active & ((spin.body.vx.abs() + spin.body.vy.abs() + spin.body.yaw_rate.abs()) > 0.02)
+        if not bool(moving.any()):
             return a, spin
         near_bar, near_valid = _nearby_barriers(barriers, barrier_valid, _slot_get(a.s, slot))
         spin = advance_spin(spin, near_bar, near_valid, t_next, direction, dt)
         act = spin.active
+        onehot = torch.nn.functional.one_hot(slot.clamp(min=0), N).bool() & act[:, None]
         xy = torch.stack([spin.body.x, spin.body.y], -1)[:, None]
         s1, d1, ref_yaw = world_to_frenet(rmap, xy, _slot_get(a.s, slot)[:, None])
         s1, d1, ref_yaw = s1[:, 0], d1[:, 0], ref_yaw[:, 0]
@@ -144,12 +173,13 @@ def step_actors(a: Actors, spin: SpinState, rmap: RoadMap, ego: EgoFrenet, t: to
         vx, vy = spin.body.vx, spin.body.vy
         a = replace(
             a,
-            s=_slot_put(a.s, slot, s1, act), d=_slot_put(a.d, slot, d1, act),
-            psi=_slot_put(a.psi, slot, spin.body.yaw - ref_yaw, act),
-            speed=_slot_put(a.speed, slot, torch.hypot(vx, vy), act),
-            s_dot=_slot_put(a.s_dot, slot, c * vx + sn * vy, act),
-            d_dot=_slot_put(a.d_dot, slot, -sn * vx + c * vy, act),
-            spinning=_slot_put(a.spinning.float(), slot, act.float(), act).bool(),
+            s=_slot_put(a.s, onehot, s1),
+            d=_slot_put(a.d, onehot, d1),
+            psi=_slot_put(a.psi, onehot, spin.body.yaw - ref_yaw),
+            speed=_slot_put(a.speed, onehot, torch.hypot(vx, vy)),
+            s_dot=_slot_put(a.s_dot, onehot, c * vx + sn * vy),
+            d_dot=_slot_put(a.d_dot, onehot, -sn * vx + c * vy),
+            spinning=a.spinning | onehot,
         )
     return a, spin
 
@@ -172,11 +202,10 @@ def actor_collisions(a: Actors, pose: torch.Tensor) -> torch.Tensor:
     c, s = torch.cos(a.psi).abs(), torch.sin(a.psi).abs()
     hs = (a.size[..., 0] * c + a.size[..., 1] * s) / 2
     hd = (a.size[..., 0] * s + a.size[..., 1] * c) / 2
-    hit = (((a.s[:, :, None] - a.s[:, None]).abs() <= hs[:, :, None] + hs[:, None])
-           & ((a.d[:, :, None] - a.d[:, None]).abs() <= hd[:, :, None] + hd[:, None]))  # (B, N, N)
+    hit = ((a.s[:, :, None] - a.s[:, None]).abs() <= hs[:, :, None] + hs[:, None]) & (
+        (a.d[:, :, None] - a.d[:, None]).abs() <= hd[:, :, None] + hd[:, None]
+    )  # (B, N, N)
     vehicle = a.behavior == int(Behavior.VEHICLE)
     pair = a.valid[:, :, None] & a.valid[:, None] & (vehicle[:, :, None] | vehicle[:, None])
     eye = torch.eye(a.s.shape[1], dtype=torch.bool, device=a.s.device)
     return (hit & pair & ~eye).any(-1)
-
-

@@ -6,5 +6,12 @@ from e2edrive.sim.expert.noise import perturb_action
 from e2edrive.sim.expert.planner import ExpertMemory, ExpertOutput, expert_drive, initial_memory, reset_memory
 from e2edrive.sim.expert.style import DrivingStyle
 
-__all__ = ["DrivingStyle", "ExpertMemory", "ExpertOutput", "expert_drive", "initial_memory", "perturb_action",
-           "reset_memory"]
+__all__ = [
+    "DrivingStyle",
+    "ExpertMemory",
+    "ExpertOutput",
+    "expert_drive",
+    "initial_memory",
+    "perturb_action",
+    "reset_memory",
+]

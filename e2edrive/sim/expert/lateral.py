@@ -52,12 +52,24 @@ def obstacles(world) -> Obstacles:
     walker = a.valid & (a.behavior == int(Behavior.WALKER))
     slow = a.speed < 0.8
     hazard = vehicle & a.spinning & ~slow
-    standing = a.valid & ((a.behavior == int(Behavior.IDLE)) | (a.behavior == int(Behavior.STATIC))
-                          | (vehicle & (a.crashed | (a.spinning & slow))))
+    standing = a.valid & (
+        (a.behavior == int(Behavior.IDLE))
+        | (a.behavior == int(Behavior.STATIC))
+        | (vehicle & (a.crashed | (a.spinning & slow)))
+    )
     edge_walker = walker & (a.vd == 0) & (a.cls == int(ObjectClass.PEDESTRIAN))
     moving = (vehicle & ~standing & ~hazard) | (walker & ~edge_walker)
-    return Obstacles(a.s - half_s, a.s + half_s, a.d - half_d, a.d + half_d, standing, moving, edge_walker,
-                     hazard, moving & (a.s_dot < -0.5))
+    return Obstacles(
+        a.s - half_s,
+        a.s + half_s,
+        a.d - half_d,
+        a.d + half_d,
+        standing,
+        moving,
+        edge_walker,
+        hazard,
+        moving & (a.s_dot < -0.5),
+    )
 
 
 def candidates(world) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +85,9 @@ def candidates(world) -> tuple[torch.Tensor, torch.Tensor]:
     hi = rm.width_left - EGO_WIDTH / 2 - 0.3
     u = torch.linspace(0, 1, GRID, device=dev)
     grid = lo[:, None] + (hi - lo)[:, None] * u
-    return torch.cat([lanes, grid], 1), torch.cat([lane_ok, torch.ones(B, GRID, dtype=torch.bool, device=dev)], 1)
+    return torch.cat([lanes, grid], 1), torch.cat(
+        [lane_ok, torch.ones(B, GRID, dtype=torch.bool, device=dev)], 1
+    )
 
 
 def choose_offset(world, ob: Obstacles, prev_target: torch.Tensor) -> dict:
@@ -83,27 +97,39 @@ def choose_offset(world, ob: Obstacles, prev_target: torch.Tensor) -> dict:
     v = world.ego.speed
     d_c, ok = candidates(world)  # (B, K)
     horizon = (v * 4.0 + 20.0).clamp(35.0, 60.0)
-    ahead = (ob.s_hi > ego.rear_s[:, None] - 1.0) & (ob.s_lo < ego.front_s[:, None] + horizon[:, None])  # (B, N)
+    ahead = (ob.s_hi > ego.rear_s[:, None] - 1.0) & (
+        ob.s_lo < ego.front_s[:, None] + horizon[:, None]
+    )  # (B, N)
     half = EGO_WIDTH / 2
 
     def overlaps(d_lo, d_hi, margin):  # candidates x obstacles -> (B, K, N)
-        return (d_c[:, :, None] + half + margin > d_lo[:, None]) & (d_c[:, :, None] - half - margin < d_hi[:, None])
+        return (d_c[:, :, None] + half + margin > d_lo[:, None]) & (
+            d_c[:, :, None] - half - margin < d_hi[:, None]
+        )
 
     block_obs = ob.standing & ahead
     blocked = (overlaps(ob.d_lo, ob.d_hi, MARGIN) & block_obs[:, None]).any(-1)  # (B, K)
 
     # puddles (soft): the wheel tracks over the puddle's box
     p = rm.puddle
-    p_ahead = rm.puddle_valid & (p[..., 0] + p[..., 2] > ego.rear_s[:, None]) & (
-        p[..., 0] - p[..., 2] < ego.front_s[:, None] + horizon[:, None])
+    p_ahead = (
+        rm.puddle_valid
+        & (p[..., 0] + p[..., 2] > ego.rear_s[:, None])
+        & (p[..., 0] - p[..., 2] < ego.front_s[:, None] + horizon[:, None])
+    )
     p_lo, p_hi = p[..., 1] - p[..., 3], p[..., 1] + p[..., 3]
-    wet = ((d_c[:, :, None] + 0.95 > p_lo[:, None]) & (d_c[:, :, None] - 0.95 < p_hi[:, None])
-           & p_ahead[:, None]).any(-1)
+    wet = (
+        (d_c[:, :, None] + 0.95 > p_lo[:, None]) & (d_c[:, :, None] - 0.95 < p_hi[:, None]) & p_ahead[:, None]
+    ).any(-1)
 
     # pedestrians at the edge: lateral clearance of the candidate
     ped = ob.edge_walker & ahead
-    gap_l = torch.maximum(ob.d_lo[:, None] - (d_c[:, :, None] + half), (d_c[:, :, None] - half) - ob.d_hi[:, None])
-    short = torch.where(ped[:, None], (PED_CLEARANCE - gap_l).clamp(min=0.0), torch.zeros_like(gap_l)).amax(-1)
+    gap_l = torch.maximum(
+        ob.d_lo[:, None] - (d_c[:, :, None] + half), (d_c[:, :, None] - half) - ob.d_hi[:, None]
+    )
+    short = torch.where(ped[:, None], (PED_CLEARANCE - gap_l).clamp(min=0.0), torch.zeros_like(gap_l)).amax(
+        -1
+    )
     close = short > 0  # (B, K); graded cost below: more clearance is better even when short
 
     # The stretch where the route lane is obstructed (standing obstacle, puddle, pedestrian).
@@ -112,10 +138,14 @@ def choose_offset(world, ob: Obstacles, prev_target: torch.Tensor) -> dict:
     obstructs = (block_obs | ped) & in_route
     wet_route = p_ahead & (p_hi > rd - 0.95) & (p_lo < rd + 0.95)
     big = torch.full_like(ob.s_lo, 1e9)
-    from_s = torch.minimum(torch.where(obstructs, ob.s_lo, big).amin(-1),
-                           torch.where(wet_route, p[..., 0] - p[..., 2], big[:, : p.shape[1]]).amin(-1))
-    until_s = torch.maximum(torch.where(obstructs, ob.s_hi, -big).amax(-1),
-                            torch.where(wet_route, p[..., 0] + p[..., 2], -big[:, : p.shape[1]]).amax(-1))
+    from_s = torch.minimum(
+        torch.where(obstructs, ob.s_lo, big).amin(-1),
+        torch.where(wet_route, p[..., 0] - p[..., 2], big[:, : p.shape[1]]).amin(-1),
+    )
+    until_s = torch.maximum(
+        torch.where(obstructs, ob.s_hi, -big).amax(-1),
+        torch.where(wet_route, p[..., 0] + p[..., 2], -big[:, : p.shape[1]]).amax(-1),
+    )
     route_blocked_until = torch.where((block_obs & in_route).any(-1), until_s, torch.full_like(until_s, -1e9))
     # Passing through the oncoming lane needs it free from here to PASS_MARGIN past the stretch,
     # for as long as getting there takes (from standstill: accelerating at 1.8 m/s^2).
@@ -124,7 +154,12 @@ def choose_offset(world, ob: Obstacles, prev_target: torch.Tensor) -> dict:
     t_pass = torch.minimum(dist / v.clamp(min=0.1), (2 * dist / 1.8).sqrt()) + 1.5  # (B,)
     reach = ob.s_lo - (-a.s_dot).clamp(min=0.0) * t_pass[:, None]
     oncoming_threat = ob.oncoming & (ob.s_hi > ego.rear_s[:, None] - 5.0) & (reach < zone_hi[:, None])
-    beside = ob.moving & ~ob.oncoming & (ob.s_hi > ego.rear_s[:, None] - 6.0) & (ob.s_lo < ego.front_s[:, None] + 6.0)
+    beside = (
+        ob.moving
+        & ~ob.oncoming
+        & (ob.s_hi > ego.rear_s[:, None] - 6.0)
+        & (ob.s_lo < ego.front_s[:, None] + 6.0)
+    )
     # moving vehicles conflict with the whole lateral sweep from where the ego is to the candidate
     sweep_lo = torch.minimum(d_c, world.ego_d[:, None]) - half - 0.5
     sweep_hi = torch.maximum(d_c, world.ego_d[:, None]) + half + 0.5
@@ -136,7 +171,14 @@ def choose_offset(world, ob: Obstacles, prev_target: torch.Tensor) -> dict:
     conflict = conflict | too_early
 
     cost = (d_c - world.route_d[:, None]).abs() * 1.0 + 0.5 * (d_c - prev_target[:, None]).abs()
-    cost = cost + BLOCK * blocked.float() + CONFLICT * conflict.float() + 30.0 * wet.float() + 10.0 * close.float() + 10.0 * short
+    cost = (
+        cost
+        + BLOCK * blocked.float()
+        + CONFLICT * conflict.float()
+        + 30.0 * wet.float()
+        + 10.0 * close.float()
+        + 10.0 * short
+    )
     cost = cost + 3.0 * in_oncoming.float()
     cost = torch.where(ok, cost, torch.full_like(cost, 1e9))
     best = cost.argmin(-1, keepdim=True)
@@ -161,6 +203,13 @@ def choose_offset(world, ob: Obstacles, prev_target: torch.Tensor) -> dict:
     route_wet = torch.gather(wet, 1, route_col).squeeze(1)
     route_close = torch.gather(close, 1, route_col).squeeze(1)
     route_blocked = torch.gather(blocked, 1, route_col).squeeze(1)
-    return dict(target=target, stuck=stuck & route_blocked & near & ~committed, committed=committed, wet=sel_wet | (stuck & route_wet),
-                ped_close=sel_close, avoid_wet=route_wet & ~sel_wet, offset_ped=route_close & ~sel_close,
-                pass_block=route_blocked & ~stuck)
+    return dict(
+        target=target,
+        stuck=stuck & route_blocked & near & ~committed,
+        committed=committed,
+        wet=sel_wet | (stuck & route_wet),
+        ped_close=sel_close,
+        avoid_wet=route_wet & ~sel_wet,
+        offset_ped=route_close & ~sel_close,
+        pass_block=route_blocked & ~stuck,
+    )

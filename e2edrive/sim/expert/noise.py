@@ -11,8 +11,9 @@ from e2edrive.core.types import Action
 from e2edrive.sim.expert.style import hash_normal
 
 
-def perturb_action(action: Action, world, steer_std: float = 0.05, accel_std: float = 0.5,
-                   period: int = 20, duty: int = 6) -> Action:
+def perturb_action(
+    action: Action, world, steer_std: float = 0.05, accel_std: float = 0.5, period: int = 20, duty: int = 6
+) -> Action:
     """Action with bursts of noise: for `duty` steps out of every `period` (phase per episode) a
     constant offset drawn per burst is added to steer (rad) and accel (m/s^2), then clipped."""
     step = world.steps

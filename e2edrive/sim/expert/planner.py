@@ -138,7 +138,9 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     # stop well back from a standing obstacle: room to pull out and pass it
     s0_lead = torch.where(lead_standing, torch.full_like(v, S0_STANDING), torch.full_like(v, S0))
     a_lead = _idm(v, v0, g_lead, v_lead, T, s0_lead)
-    cutting = torch.gather(torch.isfinite(a.lc_t0) & (a.d_dot.abs() > 0.1), 1, j[:, None]).squeeze(1) & torch.isfinite(g_lead)
+    cutting = torch.gather(torch.isfinite(a.lc_t0) & (a.d_dot.abs() > 0.1), 1, j[:, None]).squeeze(
+        1
+    ) & torch.isfinite(g_lead)
     lead_binding = torch.isfinite(g_lead) & (g_lead < (v * T * 2.0 + 15.0))
 
     # ---- stop line
@@ -146,46 +148,70 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     g_stop = stop_s - ego.front_s
     light = world.route_light[:, 0]
     comfortable = v**2 / (2 * g_stop.clamp(min=0.1)) <= YELLOW_DECEL
-    must_stop = rm.inter_valid[:, 0] & (g_stop > -0.3) & (
-        (light == int(LightState.RED)) | ((light == int(LightState.YELLOW)) & comfortable))
-    a_stop = torch.where(must_stop, _idm(v, v0, (g_stop + S0 - 0.5).clamp(min=0.05), torch.zeros_like(v), T),
-                         torch.full_like(v, INF))
+    must_stop = (
+        rm.inter_valid[:, 0]
+        & (g_stop > -0.3)
+        & ((light == int(LightState.RED)) | ((light == int(LightState.YELLOW)) & comfortable))
+    )
+    a_stop = torch.where(
+        must_stop,
+        _idm(v, v0, (g_stop + S0 - 0.5).clamp(min=0.05), torch.zeros_like(v), T),
+        torch.full_like(v, INF),
+    )
 
     # ---- chickens that still have to cross: stop before the crossing
     pend = world.pending_chickens()
     s_cross = torch.where(pend, a.s - 1.0, torch.full_like(a.s, INF)).amin(-1)
     g_ch = s_cross - ego.front_s
     wait_ch = torch.isfinite(s_cross) & (g_ch > -0.5)
-    a_ch = torch.where(wait_ch, _idm(v, v0, (g_ch - 1.0 + S0).clamp(min=0.05), torch.zeros_like(v), T),
-                       torch.full_like(v, INF))
+    a_ch = torch.where(
+        wait_ch,
+        _idm(v, v0, (g_ch - 1.0 + S0).clamp(min=0.05), torch.zeros_like(v), T),
+        torch.full_like(v, INF),
+    )
 
     # ---- out-of-control car: its reachable zone, incl. the bounce back, is occupied
     s_haz = torch.where(ob.hazard, ob.s_lo - 12.0, torch.full_like(a.s, INF)).amin(-1)
     g_haz = s_haz - ego.front_s
     hazard = torch.isfinite(s_haz) & (g_haz < 80.0)
-    a_haz = torch.where(hazard, torch.minimum(_idm(v, v0, g_haz.clamp(min=0.05), torch.zeros_like(v), T),
-                                              torch.where(v > 0.5, torch.full_like(v, HAZARD_BRAKE),
-                                                          torch.full_like(v, INF))),
-                        torch.full_like(v, INF))
+    a_haz = torch.where(
+        hazard,
+        torch.minimum(
+            _idm(v, v0, g_haz.clamp(min=0.05), torch.zeros_like(v), T),
+            torch.where(v > 0.5, torch.full_like(v, HAZARD_BRAKE), torch.full_like(v, INF)),
+        ),
+        torch.full_like(v, INF),
+    )
 
     # ---- speed zones: through a puddle, past a pedestrian, judged on the path the ego will take
     p = rm.puddle
     p_gap = p[..., 0] - p[..., 2] - ego.front_s[:, None]  # (B, Q)
     p_frac = ((p_gap + EGO_FRONT) / trans[:, None]).clamp(0.0, 1.0)
     p_d = d_e[:, None] + (d_t - d_e)[:, None] * p_frac
-    p_wet = rm.puddle_valid & (p[..., 0] + p[..., 2] > ego.rear_s[:, None]) & (
-        (p_d + WHEEL_TRACK / 2 + 0.3 > p[..., 1] - p[..., 3]) & (p_d - WHEEL_TRACK / 2 - 0.3 < p[..., 1] + p[..., 3]))
+    p_wet = (
+        rm.puddle_valid
+        & (p[..., 0] + p[..., 2] > ego.rear_s[:, None])
+        & (
+            (p_d + WHEEL_TRACK / 2 + 0.3 > p[..., 1] - p[..., 3])
+            & (p_d - WHEEL_TRACK / 2 - 0.3 < p[..., 1] + p[..., 3])
+        )
+    )
     p_dist = torch.where(p_wet, p_gap, torch.full_like(p_gap, INF)).amin(-1)
     wet_path = torch.isfinite(p_dist)
-    a_wet = torch.where(wet_path, _zone_accel(v, torch.full_like(v, PUDDLE_SPEED), p_dist), torch.full_like(v, INF))
+    a_wet = torch.where(
+        wet_path, _zone_accel(v, torch.full_like(v, PUDDLE_SPEED), p_dist), torch.full_like(v, INF)
+    )
     ped_gap = ob.s_lo - ego.front_s[:, None]
     ped_frac = ((ped_gap + EGO_FRONT) / trans[:, None]).clamp(0.0, 1.0)
     ped_d = d_e[:, None] + (d_t - d_e)[:, None] * ped_frac
     clearance = torch.maximum(ob.d_lo - (ped_d + half), (ped_d - half) - ob.d_hi)
     ped_tight = ob.edge_walker & (ob.s_hi > ego.rear_s[:, None]) & (clearance < PED_CLEARANCE_PATH)
     ped_s = torch.where(ped_tight, ped_gap, torch.full_like(a.s, INF)).amin(-1)
-    a_ped = torch.where(torch.isfinite(ped_s), _zone_accel(v, torch.full_like(v, PED_SPEED), ped_s - 3.0),
-                        torch.full_like(v, INF))
+    a_ped = torch.where(
+        torch.isfinite(ped_s),
+        _zone_accel(v, torch.full_like(v, PED_SPEED), ped_s - 3.0),
+        torch.full_like(v, INF),
+    )
 
     free = _idm(v, v0, torch.full_like(v, INF), v, T)
     cands = torch.stack([free, a_lead, a_stop, a_ch, a_haz, a_wet, a_ped], -1)
@@ -270,4 +296,3 @@ def reset_memory(world, mask: torch.Tensor) -> None:
     mem = world.expert_memory
     mem.target_d = torch.where(mask, world.route_d, mem.target_d)
     mem.accel = torch.where(mask, torch.zeros_like(mem.accel), mem.accel)
-

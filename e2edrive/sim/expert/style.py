@@ -39,16 +39,25 @@ class DrivingStyle:
         rows = []
         for name, seed in zip(scenarios, seeds):
             rng = episode_rng(f"{name}/style", seed)
-            rows.append((rng.uniform(0.85, 1.0), rng.uniform(1.3, 1.9), rng.uniform(0.05, 0.25),
-                         rng.uniform(0.0, 0.004)))
+            rows.append(
+                (
+                    rng.uniform(0.85, 1.0),
+                    rng.uniform(1.3, 1.9),
+                    rng.uniform(0.05, 0.25),
+                    rng.uniform(0.0, 0.004),
+                )
+            )
         t = torch.tensor(rows, dtype=torch.float32, device=device)
-        return DrivingStyle(t[:, 0].contiguous(), t[:, 1].contiguous(), t[:, 2].contiguous(), t[:, 3].contiguous())
+        return DrivingStyle(
+            t[:, 0].contiguous(), t[:, 1].contiguous(), t[:, 2].contiguous(), t[:, 3].contiguous()
+        )
 
 
 def episode_keys(scenarios: list[str], seeds: list[int], device) -> torch.Tensor:
     """(B,) int64 keys of the episodes, for hash_noise."""
-    return torch.tensor([episode_seed(n, s) & _MASK63 for n, s in zip(scenarios, seeds)], dtype=torch.long,
-                        device=device)
+    return torch.tensor(
+        [episode_seed(n, s) & _MASK63 for n, s in zip(scenarios, seeds)], dtype=torch.long, device=device
+    )
 
 
 def _mix(x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,18 @@ from e2edrive.sim.map.spec import (
 )
 
 __all__ = [
-    "LANE_WIDTH", "IntersectionSpec", "PuddleSpec", "RoadMap", "RoadSpec", "build_roadmap", "drivable_frenet",
-    "frenet_to_world", "lane_center_d", "lane_of", "light_state", "random_curvature", "sample_ref",
+    "LANE_WIDTH",
+    "IntersectionSpec",
+    "PuddleSpec",
+    "RoadMap",
+    "RoadSpec",
+    "build_roadmap",
+    "drivable_frenet",
+    "frenet_to_world",
+    "lane_center_d",
+    "lane_of",
+    "light_state",
+    "random_curvature",
+    "sample_ref",
     "world_to_frenet",
 ]

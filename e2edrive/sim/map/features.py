@@ -30,9 +30,11 @@ def barrier_segments(rmap: RoadMap) -> tuple[torch.Tensor, torch.Tensor]:
         segs.append(xy.reshape(B, n, 4))
         ok = torch.ones(B, n, dtype=torch.bool, device=dev)
         for i in range(rmap.inter_s.shape[1]):
-            gap = rmap.inter_half[:, i:i + 1] + 1.0
-            hit = (s[..., 1] > rmap.inter_s[:, i:i + 1] - gap) & (s[..., 0] < rmap.inter_s[:, i:i + 1] + gap)
-            ok = ok & ~(hit & rmap.inter_valid[:, i:i + 1])
+            gap = rmap.inter_half[:, i : i + 1] + 1.0
+            hit = (s[..., 1] > rmap.inter_s[:, i : i + 1] - gap) & (
+                s[..., 0] < rmap.inter_s[:, i : i + 1] + gap
+            )
+            ok = ok & ~(hit & rmap.inter_valid[:, i : i + 1])
         valid.append(ok)
     return torch.cat(segs, 1), torch.cat(valid, 1)
 
@@ -47,7 +49,11 @@ def lane_polylines(rmap: RoadMap) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     ltype = torch.zeros(B, MAX_LINES, dtype=torch.long, device=dev)
     valid = torch.zeros(B, MAX_LINES, dtype=torch.bool, device=dev)
     # (d of the line, type, valid) for the route's lines
-    entries = [(-rmap.width_right, 2, None), (rmap.width_left, 2, None), (torch.zeros_like(rmap.width_left), 1, None)]
+    entries = [
+        (-rmap.width_right, 2, None),
+        (rmap.width_left, 2, None),
+        (torch.zeros_like(rmap.width_left), 1, None),
+    ]
     for k in (1, 2):
         entries.append((-k * LANE_WIDTH * torch.ones_like(rmap.width_right), 0, rmap.lanes_fwd > k))
         entries.append((k * LANE_WIDTH * torch.ones_like(rmap.width_left), 0, rmap.lanes_back > k))

@@ -32,7 +32,9 @@ def nav_goal(rmap: RoadMap, ego_pose: torch.Tensor, ego_s: torch.Tensor, route_d
     ahead = torch.where(rmap.inter_valid & (ahead > 0), ahead, torch.full_like(ahead, MAX_DIST_TO_TURN))
     dist = ahead.amin(1).clamp(max=MAX_DIST_TO_TURN)
     cmd = torch.full((B,), int(TurnCommand.STRAIGHT), dtype=torch.long, device=dev)
-    return NavGoal(route_points=pts, dist_to_turn=dist, turn_command=cmd, speed_limit=rmap.speed_limit.clone())
+    return NavGoal(
+        route_points=pts, dist_to_turn=dist, turn_command=cmd, speed_limit=rmap.speed_limit.clone()
+    )
 
 
 def light_poses(rmap: RoadMap) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -43,7 +43,7 @@ def _paint(material, origin, rmap1, s, d, value):
 
 def single_map(rmap: RoadMap, b: int) -> RoadMap:
     """The one-map batch of environment b."""
-    return RoadMap(*(getattr(rmap, f)[b:b + 1] for f in rmap.__dataclass_fields__))
+    return RoadMap(*(getattr(rmap, f)[b : b + 1] for f in rmap.__dataclass_fields__))
 
 
 def build_ground_raster(rmap: RoadMap) -> GroundRaster:
@@ -75,7 +75,9 @@ def _paint_one(mat: torch.Tensor, origin: torch.Tensor, m: RoadMap) -> None:
     s, d = _band(0.0, ROAD_LENGTH, -wr - SIDEWALK, wl + SIDEWALK, dev)
     _paint(mat, origin, m, s, d, Semantic.KERB)
     if has_int:
-        s, d = _band(s_int - half - SIDEWALK, s_int + half + SIDEWALK, -CROSS_HALF_LENGTH, CROSS_HALF_LENGTH, dev)
+        s, d = _band(
+            s_int - half - SIDEWALK, s_int + half + SIDEWALK, -CROSS_HALF_LENGTH, CROSS_HALF_LENGTH, dev
+        )
         _paint(mat, origin, m, s, d, Semantic.KERB)
         s, d = _band(s_int - half, s_int + half, -CROSS_HALF_LENGTH, CROSS_HALF_LENGTH, dev)
         _paint(mat, origin, m, s, d, Semantic.ROAD)

@@ -129,8 +129,14 @@ def sample_ref(rmap: RoadMap, s: torch.Tensor) -> torch.Tensor:
     # straight extrapolation outside [0, ROAD_LENGTH]
     extra = (flat - flat.clamp(0, ROAD_LENGTH)).unsqueeze(-1)
     out = torch.cat(
-        [out[..., :1] + extra * torch.cos(out[..., 2:3]), out[..., 1:2] + extra * torch.sin(out[..., 2:3]),
-         out[..., 2:3], torch.where(extra != 0, torch.zeros_like(out[..., 3:]), out[..., 3:])], -1)
+        [
+            out[..., :1] + extra * torch.cos(out[..., 2:3]),
+            out[..., 1:2] + extra * torch.sin(out[..., 2:3]),
+            out[..., 2:3],
+            torch.where(extra != 0, torch.zeros_like(out[..., 3:]), out[..., 3:]),
+        ],
+        -1,
+    )
     return out.reshape(*s.shape, 4)
 
 
@@ -192,12 +198,15 @@ def light_state(rmap: RoadMap, t: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     g, y, r, ph = rmap.light_cycle.unbind(-1)
     cycle = g + y + r
     u = torch.remainder(t.unsqueeze(-1) + ph, cycle.clamp(min=1e-3))
-    route = torch.where(u < g, int(LightState.GREEN), torch.where(u < g + y, int(LightState.YELLOW),
-                                                                   int(LightState.RED)))
+    route = torch.where(
+        u < g, int(LightState.GREEN), torch.where(u < g + y, int(LightState.YELLOW), int(LightState.RED))
+    )
     in_red = u - g - y
-    cross = torch.where((in_red >= 1.0) & (in_red < r - 2.0), int(LightState.GREEN),
-                        torch.where((in_red >= r - 2.0) & (in_red < r - 1.0), int(LightState.YELLOW),
-                                    int(LightState.RED)))
+    cross = torch.where(
+        (in_red >= 1.0) & (in_red < r - 2.0),
+        int(LightState.GREEN),
+        torch.where((in_red >= r - 2.0) & (in_red < r - 1.0), int(LightState.YELLOW), int(LightState.RED)),
+    )
     none = torch.full_like(route, int(LightState.NONE))
     return torch.where(rmap.inter_valid, route, none), torch.where(rmap.inter_valid, cross, none)
 
@@ -205,4 +214,3 @@ def light_state(rmap: RoadMap, t: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 def lane_of(d: torch.Tensor) -> torch.Tensor:
     """Index of the forward lane containing d (0 next to the centre line); negative for oncoming."""
     return torch.floor(-d / LANE_WIDTH).long()
-

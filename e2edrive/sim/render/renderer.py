@@ -156,27 +156,11 @@ class Renderer:
         )  # (3, B, N, P)
         sem = material * is_ground  # SKY is 0
 
-        # Objects: shade only the pixels they cover (all pixels, masked, when not compact).
-        pid = (
-            is_obj.reshape(-1).nonzero().squeeze(1)
-            if self.compact
-            else torch.arange(B * N * P, device=self.device)
-        )
-        t_hit = torch.minimum(t_obj, t_ground.new_tensor(self.max_depth)).reshape(-1)[
-            pid
-        ]  # finite where it matters
-        obj_rgb, obj_sem = self._shade_boxes(boxes, box.reshape(-1)[pid], t_hit, pid, sun_ego, ambient)
-        b = pid // (N * P)
-        k = keep.reshape(-1)[pid, None]
-        obj_rgb = 255 * (obj_rgb * k + fog_color(ambient)[b] * (1 - k))  # (Q, 3)
         flat_color, flat_sem = color.view(3, -1), sem.view(-1)
-        if self.compact:
-            flat_color[:, pid] = obj_rgb.T
-            flat_sem[pid] = obj_sem
-        else:
-            o = is_obj.reshape(-1)
-            flat_color = flat_color + o * (obj_rgb.T - flat_color)
-            flat_sem = flat_sem + o * (obj_sem - flat_sem)
+        if boxes.num_boxes > 0:
+            flat_color, flat_sem = self._draw_boxes(
+                boxes, box, t_obj, is_obj, keep, sun_ego, ambient, flat_color, flat_sem
+            )
 
         rgb = flat_color.add_(0.5).clamp_(0, 255).to(torch.uint8).view(3, B, N, P)
         return RenderOutput(
@@ -192,6 +176,33 @@ class Renderer:
         nty, ntx = H // r.tile_h, W // r.tile_w
         x = x.reshape(*x.shape[:-1], nty, ntx, r.tile_h, r.tile_w).transpose(-3, -2)
         return x.reshape(*x.shape[:-4], H, W)
+
+    def _draw_boxes(
+        self,
+        boxes: SolidBoxes,
+        box: torch.Tensor,
+        t_obj: torch.Tensor,
+        is_obj: torch.Tensor,
+        keep: torch.Tensor,
+        sun_ego: torch.Tensor,
+        ambient: torch.Tensor,
+        flat_color: torch.Tensor,
+        flat_sem: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write box pixels into the frame (3, B*N*P) and semantics (B*N*P,): only the pixels
+        they cover in compact mode, every pixel masked otherwise."""
+        B, N, P = box.shape
+        flat_obj = is_obj.reshape(-1)
+        pid = flat_obj.nonzero().squeeze(1) if self.compact else torch.arange(B * N * P, device=self.device)
+        t_hit = t_obj.clamp(max=self.max_depth).reshape(-1)[pid]  # finite even where masked
+        obj_rgb, obj_sem = self._shade_boxes(boxes, box.reshape(-1)[pid], t_hit, pid, sun_ego, ambient)
+        k = keep.reshape(-1)[pid, None]
+        obj_rgb = 255 * (obj_rgb * k + fog_color(ambient)[pid // (N * P)] * (1 - k))  # (Q, 3)
+        if self.compact:
+            flat_color[:, pid] = obj_rgb.T
+            flat_sem[pid] = obj_sem
+            return flat_color, flat_sem
+        return flat_color + flat_obj * (obj_rgb.T - flat_color), flat_sem + flat_obj * (obj_sem - flat_sem)
 
     def _shade_boxes(
         self,

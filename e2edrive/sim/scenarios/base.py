@@ -110,6 +110,7 @@ class Scenario:
 
 # ---- shared randomisation helpers -------------------------------------------------------------
 
+
 def time_of_day(rng: np.random.Generator) -> dict:
     """Sun direction, ambient light and fog: day mostly, some dusk and night, some fog."""
     hour = rng.choice([rng.uniform(8, 17), rng.uniform(17, 20), rng.uniform(20, 23)], p=[0.7, 0.2, 0.1])
@@ -123,25 +124,48 @@ def time_of_day(rng: np.random.Generator) -> dict:
 
 
 def car_color(rng: np.random.Generator) -> tuple[int, int, int]:
-    palette = [(200, 30, 30), (30, 60, 180), (230, 230, 230), (30, 30, 30), (120, 120, 130), (20, 120, 60),
-               (220, 180, 40)]
+    palette = [
+        (200, 30, 30),
+        (30, 60, 180),
+        (230, 230, 230),
+        (30, 30, 30),
+        (120, 120, 130),
+        (20, 120, 60),
+        (220, 180, 40),
+    ]
     return palette[int(rng.integers(len(palette)))]
 
 
 def vehicle(rng, s, d, speed, v_desired=None, direction=1.0, **kw) -> ActorSpec:
     length = float(rng.uniform(4.2, 5.0))
-    return ActorSpec(ObjectClass.VEHICLE, Behavior.VEHICLE, s=s, d=d, size=(length, 1.85, 1.5),
-                     color=car_color(rng), speed=speed, direction=direction,
-                     v_desired=speed if v_desired is None else v_desired, psi=0.0 if direction > 0 else math.pi, **kw)
+    return ActorSpec(
+        ObjectClass.VEHICLE,
+        Behavior.VEHICLE,
+        s=s,
+        d=d,
+        size=(length, 1.85, 1.5),
+        color=car_color(rng),
+        speed=speed,
+        direction=direction,
+        v_desired=speed if v_desired is None else v_desired,
+        psi=0.0 if direction > 0 else math.pi,
+        **kw,
+    )
 
 
 def road(rng, curviness, lanes_fwd=1, lanes_back=1, straight=(), speed_limit=None, **kw) -> RoadSpec:
-    return RoadSpec(kappa=random_curvature(rng, curviness, list(straight)), lanes_fwd=lanes_fwd,
-                    lanes_back=lanes_back,
-                    speed_limit=float(speed_limit if speed_limit is not None else rng.uniform(11.0, 16.0)), **kw)
+    return RoadSpec(
+        kappa=random_curvature(rng, curviness, list(straight)),
+        lanes_fwd=lanes_fwd,
+        lanes_back=lanes_back,
+        speed_limit=float(speed_limit if speed_limit is not None else rng.uniform(11.0, 16.0)),
+        **kw,
+    )
 
 
-def oncoming_traffic(rng, rd: RoadSpec, s0: float, s1: float, gap=(35.0, 80.0), p_lane=0.8) -> list[ActorSpec]:
+def oncoming_traffic(
+    rng, rd: RoadSpec, s0: float, s1: float, gap=(35.0, 80.0), p_lane=0.8
+) -> list[ActorSpec]:
     """Oncoming vehicles in each oncoming lane, spaced `gap` m apart between s0 and s1."""
     out = []
     for lane in range(rd.lanes_back):
@@ -155,7 +179,9 @@ def oncoming_traffic(rng, rd: RoadSpec, s0: float, s1: float, gap=(35.0, 80.0), 
     return out
 
 
-def side_lane_traffic(rng, rd: RoadSpec, ego_lane: int, s0: float, s1: float, gap=(30.0, 70.0)) -> list[ActorSpec]:
+def side_lane_traffic(
+    rng, rd: RoadSpec, ego_lane: int, s0: float, s1: float, gap=(30.0, 70.0)
+) -> list[ActorSpec]:
     """Same-direction vehicles in the forward lanes other than the ego's."""
     out = []
     for lane in range(rd.lanes_fwd):
@@ -177,5 +203,9 @@ def fill_parked(spec: EpisodeSpec, n: int) -> list[ActorSpec]:
     """n parked cars on the verge beyond the right barrier, every 9 m from the start (benchmark
     load: they take part in every actor computation but never in the traffic)."""
     d = -spec.road.width_right - 3.0
-    return [ActorSpec(ObjectClass.VEHICLE, Behavior.STATIC, s=5.0 + 9.0 * k, d=d, size=CAR_SIZE, color=(90, 90, 90))
-            for k in range(n)]
+    return [
+        ActorSpec(
+            ObjectClass.VEHICLE, Behavior.STATIC, s=5.0 + 9.0 * k, d=d, size=CAR_SIZE, color=(90, 90, 90)
+        )
+        for k in range(n)
+    ]

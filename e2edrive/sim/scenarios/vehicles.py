@@ -31,12 +31,18 @@ class FollowLead(Scenario):
         t_brake = rng.uniform(4.0, 10.0)
         v_low = rng.uniform(0.0, 4.0)
         t_go = t_brake + rng.uniform(3.0, 8.0)
-        lead = vehicle(rng, EGO_START_S + rng.uniform(18.0, 30.0), float(lane_center_d(ego_lane)), v1,
-                       schedule=[(0.0, v1), (t_brake, v_low), (t_go, rng.uniform(9.0, 13.0))],
-                       max_decel=rng.uniform(3.0, 6.0))
+        lead = vehicle(
+            rng,
+            EGO_START_S + rng.uniform(18.0, 30.0),
+            float(lane_center_d(ego_lane)),
+            v1,
+            schedule=[(0.0, v1), (t_brake, v_low), (t_go, rng.uniform(9.0, 13.0))],
+            max_decel=rng.uniform(3.0, 6.0),
+        )
         actors = [lead] + oncoming_traffic(rng, rd, 60.0, 290.0)
-        return EpisodeSpec(rd, actors, ego_lane, v1, EGO_START_S + rng.uniform(140.0, 170.0), 0,
-                           **time_of_day(rng))
+        return EpisodeSpec(
+            rd, actors, ego_lane, v1, EGO_START_S + rng.uniform(140.0, 170.0), 0, **time_of_day(rng)
+        )
 
     def passed(self, spec: EpisodeSpec, rec: EpisodeRecord) -> bool:
         return not rec.collided and rec.route_done and rec.min_gap >= 2.0
@@ -51,18 +57,30 @@ class CutIn(Scenario):
     def build(self, rng: np.random.Generator) -> EpisodeSpec:
         v_ego = rng.uniform(9.0, 13.0)
         # the limit is the ego's cruise speed, so the faster car overtakes it before cutting in
-        rd = road(rng, curviness=rng.uniform(0.0, 0.5), lanes_fwd=2, lanes_back=int(rng.integers(1, 3)),
-                  speed_limit=v_ego)
+        rd = road(
+            rng,
+            curviness=rng.uniform(0.0, 0.5),
+            lanes_fwd=2,
+            lanes_back=int(rng.integers(1, 3)),
+            speed_limit=v_ego,
+        )
         ego_lane = int(rng.integers(2))
         other = 1 - ego_lane
         v_cut = v_ego + rng.uniform(1.5, 4.0)
-        cutter = vehicle(rng, EGO_START_S + rng.uniform(-12.0, 0.0), float(lane_center_d(other)), v_cut,
-                         schedule=[(0.0, v_cut), (rng.uniform(6.0, 10.0), v_ego - rng.uniform(0.0, 3.0))],
-                         lc_gap=rng.uniform(2.0, 8.0), lc_d=float(lane_center_d(ego_lane)),
-                         lc_time=rng.uniform(2.0, 3.5))
+        cutter = vehicle(
+            rng,
+            EGO_START_S + rng.uniform(-12.0, 0.0),
+            float(lane_center_d(other)),
+            v_cut,
+            schedule=[(0.0, v_cut), (rng.uniform(6.0, 10.0), v_ego - rng.uniform(0.0, 3.0))],
+            lc_gap=rng.uniform(2.0, 8.0),
+            lc_d=float(lane_center_d(ego_lane)),
+            lc_time=rng.uniform(2.0, 3.5),
+        )
         actors = [cutter] + oncoming_traffic(rng, rd, 60.0, 290.0)
-        return EpisodeSpec(rd, actors, ego_lane, v_ego, EGO_START_S + rng.uniform(150.0, 180.0), 0,
-                           **time_of_day(rng))
+        return EpisodeSpec(
+            rd, actors, ego_lane, v_ego, EGO_START_S + rng.uniform(150.0, 180.0), 0, **time_of_day(rng)
+        )
 
 
 class SpinoutAhead(Scenario):
@@ -73,12 +91,23 @@ class SpinoutAhead(Scenario):
 
     def build(self, rng: np.random.Generator) -> EpisodeSpec:
         lanes_fwd = int(rng.integers(1, 3))
-        rd = road(rng, curviness=rng.uniform(0.0, 0.4), lanes_fwd=lanes_fwd, straight=[(60.0, 200.0)],
-                  speed_limit=rng.uniform(13.0, 16.0))
+        rd = road(
+            rng,
+            curviness=rng.uniform(0.0, 0.4),
+            lanes_fwd=lanes_fwd,
+            straight=[(60.0, 200.0)],
+            speed_limit=rng.uniform(13.0, 16.0),
+        )
         ego_lane = lanes_fwd - 1  # the right lane: the car spins towards the right barrier
         v = rng.uniform(0.85, 1.0) * rd.speed_limit
-        lead = vehicle(rng, EGO_START_S + rng.uniform(28.0, 40.0), float(lane_center_d(ego_lane)), v,
-                       spin_time=rng.uniform(2.5, 5.0), spin_dir=-1.0)
+        lead = vehicle(
+            rng,
+            EGO_START_S + rng.uniform(28.0, 40.0),
+            float(lane_center_d(ego_lane)),
+            v,
+            spin_time=rng.uniform(2.5, 5.0),
+            spin_dir=-1.0,
+        )
         actors = [lead] + oncoming_traffic(rng, rd, 80.0, 290.0, p_lane=0.5)
         return EpisodeSpec(rd, actors, ego_lane, v, EGO_START_S + 180.0, 0, spin_slot=0, **time_of_day(rng))
 
