@@ -4,26 +4,22 @@ import sys
 
 import pytest
 
+from e2edrive.cli import main as cli_main
 from e2edrive.sim.scenarios import SCENARIOS
 
 
-def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "e2edrive.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
-
-
-def test_scenarios_lists_the_catalog():
-    out = cli("scenarios")
-    assert out.returncode == 0
-    lines = out.stdout.strip().splitlines()
+def test_scenarios_lists_the_catalog(capsys):
+    assert cli_main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
     assert [ln.split()[0] for ln in lines] == list(SCENARIOS)
     assert "animal" in lines[3] and "chickens" in lines[3]
 
 
-def test_drive_json_schema():
-    out = cli(
-        "drive", "--scenario", "follow_lead", "--seeds", "0:2", "--json", "--num-envs", "2", "--threads", "1"
+def test_drive_json_schema_in_a_subprocess():
+    out = subprocess.run(
+        [sys.executable, "-m", "e2edrive.cli", "drive", "--scenario", "follow_lead", "--seeds", "0:2", "--json",
+         "--num-envs", "2", "--threads", "1"],
+        capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
@@ -37,34 +33,27 @@ def test_drive_json_schema():
     assert 0.0 <= s["pass_rate"] <= 1.0 and 0.0 <= s["driving_score"] <= 100.0
 
 
-def test_unknown_scenario_and_driver_errors():
-    out = cli("drive", "--scenario", "flying_cars", "--seeds", "0:1")
-    assert out.returncode == 2 and "valid scenarios: lane_follow" in out.stderr
-    out = cli("drive", "--scenario", "lane_follow", "--driver", "autopilot")
-    assert out.returncode == 2 and "valid drivers: expert" in out.stderr
-    out = cli("drive", "--scenario", "lane_follow", "--seeds", "3:1")
-    assert out.returncode == 2 and "empty seed range" in out.stderr
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scenario", "flying_cars", "--seeds", "0:1"], "valid scenarios: lane_follow"),
+        (["--scenario", "lane_follow", "--driver", "autopilot"], "valid drivers: expert"),
+        (["--scenario", "lane_follow", "--seeds", "3:1"], "empty seed range"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(capsys, args, message):
+    assert cli_main(["drive", *args]) == 2
+    assert message in capsys.readouterr().err
 
 
-def test_drive_writes_a_topdown_video(tmp_path):
+def test_drive_table_and_topdown_video(tmp_path, capsys):
     av = pytest.importorskip("av")
     path = tmp_path / "drive.mp4"
-    out = cli(
-        "drive",
-        "--scenario",
-        "unknown_object",
-        "--seeds",
-        "0:1",
-        "--video",
-        str(path),
-        "--video-frames",
-        "15",
-        "--num-envs",
-        "1",
-        "--threads",
-        "1",
-    )
-    assert out.returncode == 0, out.stderr
+    rc = cli_main(["drive", "--scenario", "unknown_object", "--seeds", "0:1", "--video", str(path),
+                   "--video-frames", "15", "--num-envs", "1", "--threads", "1"])
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert "unknown_object" in table and "pass" in table
     with av.open(str(path)) as f:
-        frames = [fr for fr in f.decode(video=0)]
+        frames = list(f.decode(video=0))
     assert len(frames) == 15 and frames[0].width == 320

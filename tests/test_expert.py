@@ -32,6 +32,7 @@ def test_expert_passes_every_scenario_on_a_few_seeds():
 def test_stops_at_red_and_goes_at_green():
     world = World(["traffic_light"] * 6, list(range(6)))
     stopped_at_red = torch.zeros(6, dtype=torch.bool)
+    # (most episodes are timed to meet yellow or red on arrival)
 
     def watch(w, out):
         nonlocal stopped_at_red
@@ -40,12 +41,12 @@ def test_stops_at_red_and_goes_at_green():
 
     results, records = run_to_end(world, watch)
     assert all(rec.red_light_runs == 0 and rec.route_done for rec in records)
-    assert stopped_at_red.any()  # some seeds meet a red light and wait at the line
+    assert stopped_at_red.sum() >= 2  # most seeds meet a red light and wait at the line
 
 
 def test_brakes_for_the_spinning_car_before_it_hits_the_barrier():
     world = World(["spinout_ahead"] * 4, [10, 11, 12, 13])
-    _, records = run_to_end(world, max_steps=300)
+    _, records = run_to_end(world, max_steps=100)  # the spin starts by 5 s, the impact follows within 2 s
     assert all(rec.spin_impact for rec in records)  # the physics did bounce the car off the barrier
     assert all(rec.spin_braked and not rec.collided for rec in records)
 

@@ -94,3 +94,18 @@ def test_observation_and_scene_shapes():
     odom = w.observation().odom
     assert odom[:, 0] == pytest.approx((w.ego.speed * DT).tolist(), abs=0.05)
     assert math.isfinite(float(odom.abs().max()))
+
+
+def test_reset_envs_grows_the_actor_slots_when_needed():
+    from e2edrive.sim.scenarios import get_scenario
+
+    small = next(s for s in range(50) if len(get_scenario("unknown_object").sample(s).actors) <= 8)
+    w = World(["unknown_object"], [small])
+    n0 = w.actors.s.shape[1]
+    big = next(s for s in range(50) if len(get_scenario("puddle").sample(s).actors) > n0)
+    w.reset_envs([0], [("puddle", big)])
+    fresh = World(["puddle"], [big])
+    k = len(fresh.specs[0].actors)
+    assert w.actors.s.shape[1] >= k > n0
+    assert torch.equal(w.actors.s[0, :k], fresh.actors.s[0, :k]) and not w.actors.valid[0, k:].any()
+    w.step(w.expert().action)  # and it still steps

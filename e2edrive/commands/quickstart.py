@@ -34,7 +34,7 @@ class QuickstartArgs:
     """total time budget; training gets what collection and the evaluation estimate leave"""
     train_suite: str = "basic"
     """scenarios recorded for training (a suite or comma-separated names)"""
-    train_seeds: int = 6
+    train_seeds: int = 3
     """training episodes per training scenario (seeds 0..N-1)"""
     val_seeds: int = 1
     """held-out clean episodes per training scenario for open-loop metrics (seeds from 90,000)"""

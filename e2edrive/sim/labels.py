@@ -24,6 +24,8 @@ Choices, stated once:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from e2edrive.core.constants import (
@@ -32,7 +34,6 @@ from e2edrive.core.constants import (
     LANE_POLYLINE_POINTS,
     MAX_BOXES,
     MAX_LANE_POLYLINES,
-    NUM_SEMANTIC_CLASSES,
     PLAN_STEPS,
     BevGrid,
     Semantic,
@@ -40,12 +41,14 @@ from e2edrive.core.constants import (
 from e2edrive.core.geometry import to_local_points
 from e2edrive.core.types import Labels
 from e2edrive.sim.render.boxes import SolidBoxes, scene_boxes
-from e2edrive.sim.render.ground import ground_lookup
 from e2edrive.sim.render.renderer import RenderOutput
-from e2edrive.sim.scene import Scene
+from e2edrive.sim.scene import GroundRaster, Scene
 
 MAX_BOX_RANGE = 80.0  # m, objects farther than this from the ego are not labelled
 SUB = 4  # ground samples per BEV cell side for lanes / drivable
+# Environments sampled together on CPU: their temporaries (~3 MB) stay in the allocator's heap
+# and in cache; 16 at once need 12 MB buffers that are freshly page-faulted on every call.
+GROUND_CHUNK = 4
 DENSE = 256  # samples along a lane polyline to locate its clip points
 MIN_POLYLINE_LENGTH = 1.0  # m, shorter clipped pieces are dropped
 
@@ -86,17 +89,36 @@ def footprint_overlap(
     return on_x[..., :, None] & on_y[..., None, :] & on_u & on_v & valid[..., None, None]
 
 
+def _cell_ranges(lo: torch.Tensor, hi: torch.Tensor, g_min: float, res: float, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conservative index range [i0, i1] (clamped to [0, n - 1]) of the cells whose centre
+    lies in the open interval (lo, hi): one cell of slack each side, the exact test follows."""
+    i0 = torch.floor((lo - g_min) / res - 0.5).clamp(-1, n) - 1
+    i1 = torch.ceil((hi - g_min) / res - 0.5).clamp(-1, n) + 1
+    return i0.clamp(0, n - 1).long(), i1.clamp(0, n - 1).long()
+
+
 def occupancy_and_flow(boxes: SolidBoxes, grid: BevGrid) -> tuple[torch.Tensor, torch.Tensor]:
     """-> occupancy (B, nz, nx, ny) uint8, flow (B, 2, nx, ny) float32 m/s (module docstring).
 
-    Boxes whose bounding rectangle misses the grid (most barrier segments of a long road) are
-    dropped first: the dense test costs B x K x nx x ny. Keeping the largest per-environment
-    count of the rest costs one host sync.
+    Sparse: each box that reaches the grid proposes the cells of a conservative index window
+    around its bounding rectangle (a few dozen cells for a car, against nx x ny = 12,288 for a
+    dense test), each (box, cell) pair gets the exact separating-axis test of
+    `footprint_overlap` (the same float operations, so the same result), and the overlapping
+    pairs are scattered into the grid. The pair count costs one host sync.
     """
     B, K = boxes.yaw.shape
-    c, s = torch.cos(boxes.yaw).abs(), torch.sin(boxes.yaw).abs()
-    ex = c * boxes.half[..., 0] + s * boxes.half[..., 1]  # half extents of the bounding rectangle
-    ey = s * boxes.half[..., 0] + c * boxes.half[..., 1]
+    dev = boxes.yaw.device
+    nx, ny, nz = grid.nx, grid.ny, grid.nz
+    occ = torch.zeros(B * nx * ny, nz, dtype=torch.uint8, device=dev)
+    flow = torch.zeros(B, 2, nx, ny, device=dev)
+    if K == 0:
+        return occ.view(B, nx, ny, nz).permute(0, 3, 1, 2).contiguous(), flow
+    r = grid.res / 2
+    c, s = torch.cos(boxes.yaw), torch.sin(boxes.yaw)  # (B, K)
+    ac, as_ = c.abs(), s.abs()
+    hl, hw = boxes.half[..., 0], boxes.half[..., 1]
+    ex = ac * hl + as_ * hw  # half extents of the bounding rectangle (footprint_overlap's grid axes)
+    ey = as_ * hl + ac * hw
     x, y = boxes.center[..., 0], boxes.center[..., 1]
     near = (
         boxes.valid
@@ -107,34 +129,41 @@ def occupancy_and_flow(boxes: SolidBoxes, grid: BevGrid) -> tuple[torch.Tensor, 
         & (boxes.z1 > grid.z_min)
         & (boxes.z0 < grid.z_max)
     )
-    k = int(near.sum(1).max()) if K > 0 else 0
-    if k == 0:
-        dev = boxes.yaw.device
-        return (
-            torch.zeros(B, grid.nz, grid.nx, grid.ny, dtype=torch.uint8, device=dev),
-            torch.zeros(B, 2, grid.nx, grid.ny, device=dev),
-        )
-    sel = torch.argsort((~near).to(torch.uint8), dim=1, stable=True)[:, :k]  # (B, k) grid boxes first
-    over = (
-        footprint_overlap(
-            _select(boxes.center, sel),
-            _select(boxes.yaw, sel),
-            _select(boxes.half, sel),
-            _select(near, sel),
-            grid,
-        )
-        .float()
-        .view(B, k, -1)
-    )  # (B, k, nx*ny)
-    z0, z1 = _select(boxes.z0, sel), _select(boxes.z1, sel)
-    z_lo = grid.z_min + torch.arange(grid.nz, device=over.device, dtype=torch.float32) * grid.z_res
-    z_in = (z1[..., None] > z_lo) & (z0[..., None] < z_lo + grid.z_res)  # (B, k, nz)
-    occ = (z_in.float().transpose(1, 2) @ over) > 0  # (B, nz, nx*ny)
-    actor = over * (sel < boxes.num_objects)[..., None]  # (B, k, nx*ny) columns of each actor
-    total = _select(boxes.velocity, sel).transpose(1, 2) @ actor  # (B, 2, nx*ny)
-    count = actor.sum(1, keepdim=True).clamp(min=1.0)
-    shape = (B, grid.nx, grid.ny)
-    return occ.to(torch.uint8).view(B, grid.nz, *shape[1:]), (total / count).view(B, 2, *shape[1:])
+    i0, i1 = _cell_ranges(x - ex - r, x + ex + r, grid.x_min, grid.res, nx)  # (B, K)
+    j0, j1 = _cell_ranges(y - ey - r, y + ey + r, grid.y_min, grid.res, ny)
+    nj = j1 - j0 + 1
+    flat = ((i1 - i0 + 1) * nj * near).view(-1)  # (B K,) candidate cells per box
+    box = torch.repeat_interleave(torch.arange(B * K, device=dev), flat)  # (Q,) flat (B, K) index; syncs
+    if box.numel() == 0:
+        return occ.view(B, nx, ny, nz).permute(0, 3, 1, 2).contiguous(), flow
+    # Per-box quantities gathered once per pair, as two tables (one indexing op each).
+    ints = torch.stack([i0, j0, nj, flat.cumsum(0).view(B, K) - flat.view(B, K)], -1).view(B * K, 4)[box]
+    cols = [x, y, c, s, ex + r, ey + r, hl, hw, r * (ac + as_), boxes.z0, boxes.z1]
+    xq, yq, cq, sq, exq, eyq, hlq, hwq, cell_r, z0, z1 = torch.stack(cols, -1).view(B * K, -1)[box].unbind(1)
+    local = torch.arange(box.numel(), device=dev) - ints[:, 3]
+    i = ints[:, 0] + local // ints[:, 2]
+    j = ints[:, 1] + local % ints[:, 2]
+
+    xc, yc, _ = cell_centers(grid, dev)
+    dx, dy = xc[i] - xq, yc[j] - yq
+    u = cq * dx + sq * dy
+    v = -sq * dx + cq * dy
+    hit = (dx.abs() < exq) & (dy.abs() < eyq) & (u.abs() < hlq + cell_r) & (v.abs() < hwq + cell_r)
+    hit = hit.nonzero().squeeze(1)
+    box, z0, z1 = box[hit], z0[hit], z1[hit]
+    cell = ((box // K) * nx + i[hit]) * ny + j[hit]  # flat (B, nx, ny)
+    z_lo = grid.z_min + torch.arange(nz, device=dev, dtype=torch.float32) * grid.z_res
+    z_in = ((z1[:, None] > z_lo) & (z0[:, None] < z_lo + grid.z_res)).to(torch.uint8)  # (Q', nz)
+    occ.scatter_reduce_(0, cell[:, None].expand(-1, nz), z_in, "amax")
+    occ = occ.view(B, nx, ny, nz).permute(0, 3, 1, 2).contiguous()
+
+    actor = (box % K) < boxes.num_objects
+    cell, vel = cell[actor], boxes.velocity.reshape(-1, 2)[box[actor]]  # (A,), (A, 2)
+    if cell.numel() > 0:
+        total = torch.zeros(B * nx * ny, 2, device=dev).index_add_(0, cell, vel)
+        n = torch.zeros(B * nx * ny, device=dev).index_add_(0, cell, torch.ones_like(cell, dtype=torch.float32))
+        flow = (total / n.clamp(min=1.0)[:, None]).view(B, nx, ny, 2).permute(0, 3, 1, 2).contiguous()
+    return occ, flow
 
 
 def object_boxes(scene: Scene, boxes: SolidBoxes) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -159,25 +188,105 @@ def object_boxes(scene: Scene, boxes: SolidBoxes) -> tuple[torch.Tensor, torch.T
     return out * valid[..., None], cls * valid, valid
 
 
+LANE_WEIGHT = 1 << (SUB * SUB).bit_length()  # a power of 2 > SUB^2: drivable count = code sum & (LW - 1)
+
+
+# Code per material value: 1 if drivable, + LANE_WEIGHT if a lane line (LANE_MARKING,
+# CENTER_LINE). A cell's code sum over its SUB x SUB samples holds both counts.
+_CODES = [
+    int(m in DRIVABLE_MATERIALS) + LANE_WEIGHT * int(m in (Semantic.LANE_MARKING, Semantic.CENTER_LINE))
+    for m in range(256)
+]
+
+
+@functools.lru_cache(maxsize=8)
+def _code_table(device: torch.device) -> torch.Tensor:
+    """(256,) uint8 `_CODES` on device (cached: read only)."""
+    return torch.tensor(_CODES, dtype=torch.uint8, device=device)
+
+
+def _sample_axes(grid: BevGrid, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(nx SUB,), (ny SUB,) ego-frame x and y of the supersampling points (SUB per cell side)."""
+    off = (torch.arange(SUB, device=device, dtype=torch.float32) + 0.5) / SUB * grid.res
+    xs = ((grid.x_min + torch.arange(grid.nx, device=device) * grid.res)[:, None] + off).reshape(-1)
+    ys = ((grid.y_min + torch.arange(grid.ny, device=device) * grid.res)[:, None] + off).reshape(-1)
+    return xs, ys
+
+
+def _sample_codes(raster: GroundRaster, ego_pose: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """(B, nx SUB, ny SUB) uint8 material code (`_code_table`) under the supersampled ego-grid
+    points xs x ys (`_sample_axes`); the raster cells are those of render.ground.ground_lookup
+    (GRASS outside).
+
+    The points form a product grid (xs, ys), so the raster column c gx - s gy + a and row
+    s gx + c gy + b are assembled from per-axis (B, nx SUB), (B, ny SUB) products with the same
+    float operations in the same order (the same cells), two full-size passes each instead of
+    five. Column and row are monotonic along each axis (rounding and floor included), so the 4
+    corner samples bound every sample's cell: the codes of that window of the raster (GRASS
+    where it leaves the raster) are gathered, not the raster, so no clamping or masking per
+    sample. The window bounds cost one host sync.
+    """
+    B, Hr, Wr = raster.material.shape
+    dev = ego_pose.device
+    ego = ego_pose.float()
+    inv = 1.0 / raster.res
+    gx, gy = xs * inv, ys * inv  # in cells
+    c, s = torch.cos(ego[:, 2])[:, None], torch.sin(ego[:, 2])[:, None]  # (B, 1)
+    a = ((ego[:, 0] - raster.origin[:, 0]) * inv).view(B, 1, 1)
+    b = ((ego[:, 1] - raster.origin[:, 1]) * inv).view(B, 1, 1)
+    col = torch.sub((c * gx)[:, :, None], (s * gy)[:, None, :]).add_(a).floor_()  # (B, nx SUB, ny SUB)
+    row = torch.add((s * gx)[:, :, None], (c * gy)[:, None, :]).add_(b).floor_()
+    corners = (slice(None), [0, 0, -1, -1], [0, -1, 0, -1])
+    cc, rc = col[corners], row[corners]  # (B, 4)
+    lims = torch.stack([cc.amin(1), cc.amax(1), rc.amin(1), rc.amax(1)], 1)
+    lims = lims.clamp(-(2.0**30), 2.0**30).long().tolist()  # one host sync
+    w_win = max(c1 - c0 for c0, c1, _, _ in lims) + 1
+    h_win = max(r1 - r0 for _, _, r0, r1 in lims) + 1
+    table = _code_table(dev)
+    grass = _CODES[int(Semantic.GRASS)]
+    if h_win * w_win > 4 * col[0].numel() or B * h_win >= 2**24:
+        # A raster much finer than the samples (or an absurd batch): per-sample clamp and mask.
+        outside = (col < 0) | (col > Wr - 1) | (row < 0) | (row > Hr - 1)
+        idx = torch.add(col.clamp_(0, Wr - 1).long(), row.clamp_(0, Hr - 1).long(), alpha=Wr)
+        mat = torch.gather(raster.material.reshape(B, -1), 1, idx.view(B, -1)).view(idx.shape)
+        return table.index_select(0, mat.view(-1).int()).view(mat.shape).masked_fill_(outside, grass)
+    win = torch.full((B, h_win, w_win), grass, dtype=torch.uint8, device=dev)  # (B, h_win, w_win) codes of each env's window
+    for k, (c0, c1, r0, r1) in enumerate(lims):
+        ca, cb, ra, rb = max(c0, 0), min(c1, Wr - 1), max(r0, 0), min(r1, Hr - 1)
+        if ca <= cb and ra <= rb:
+            part = raster.material[k, ra : rb + 1, ca : cb + 1]
+            codes = table.index_select(0, part.reshape(-1).int()).view(part.shape)
+            win[k, ra - r0 : rb - r0 + 1, ca - c0 : cb - c0 + 1] = codes
+    lo = torch.tensor(lims, device=dev, dtype=torch.float32)  # integers, exact
+    shift = torch.arange(B, device=dev, dtype=torch.float32) * h_win  # env k's rows start at k h_win
+    col.sub_(lo[:, 0].view(B, 1, 1))
+    row.sub_((lo[:, 2] - shift).view(B, 1, 1))  # integer-valued floats below 2^24: exact
+    if B * h_win * w_win < 2**24:  # the flat index is exact in float32: fewer big temporaries
+        idx = col.add_(row, alpha=w_win).to(torch.int32)
+    else:
+        itype = torch.long if B * h_win * w_win >= 2**31 else torch.int32
+        idx = torch.add(col.to(itype), row.to(itype), alpha=w_win)  # flat index into win
+    return win.view(-1).index_select(0, idx.view(-1)).view(idx.shape)
+
+
 def ground_bev(scene: Scene, grid: BevGrid) -> tuple[torch.Tensor, torch.Tensor]:
-    """-> lanes (B, 2, nx, ny) uint8 (lane lines, road edges), drivable (B, nx, ny) uint8."""
-    B, dev = scene.batch_size, scene.ego_pose.device
-    off = (torch.arange(SUB, device=dev, dtype=torch.float32) + 0.5) / SUB * grid.res
-    xs = (grid.x_min + torch.arange(grid.nx, device=dev) * grid.res)[:, None] + off  # (nx, SUB)
-    ys = (grid.y_min + torch.arange(grid.ny, device=dev) * grid.res)[:, None] + off
-    pts = torch.stack(
-        torch.meshgrid(xs.reshape(-1), ys.reshape(-1), indexing="ij"), -1
-    )  # (nx*SUB, ny*SUB, 2)
-    mat, _ = ground_lookup(scene.ground, scene.ego_pose.float(), pts.view(1, -1, 2))  # (B, 1, M)
-    mat = mat.view(B, grid.nx, SUB, grid.ny, SUB)
-    lane_table = torch.zeros(NUM_SEMANTIC_CLASSES, dtype=torch.bool, device=dev)
-    lane_table[[int(Semantic.LANE_MARKING), int(Semantic.CENTER_LINE)]] = True
-    drivable_table = torch.zeros(NUM_SEMANTIC_CLASSES, device=dev)
-    drivable_table[[int(m) for m in DRIVABLE_MATERIALS]] = 1.0
-    lane = lane_table[mat].any(4).any(2)
-    frac = drivable_table[mat].mean((2, 4))  # (B, nx, ny) drivable share of the cell
-    edge = (frac > 0) & (frac < 1)
-    return torch.stack([lane, edge], 1).to(torch.uint8), (frac >= 0.5).to(torch.uint8)
+    """-> lanes (B, 2, nx, ny) uint8 (lane lines, road edges), drivable (B, nx, ny) uint8.
+
+    Lane: any of the cell's SUB x SUB samples is a lane line; drivable: at least half of them;
+    edge: some but not all (module docstring). Counted from the summed sample codes."""
+    B, g = scene.batch_size, scene.ground
+    step = GROUND_CHUNK if scene.ego_pose.device.type == "cpu" else B
+    counts, (xs, ys) = [], _sample_axes(grid, scene.ego_pose.device)
+    for i in range(0, B, step):
+        part = GroundRaster(g.material[i : i + step], g.origin[i : i + step], g.res)
+        code = _sample_codes(part, scene.ego_pose[i : i + step], xs, ys)  # (b, nx SUB, ny SUB) uint8
+        n = code.view(-1, SUB, grid.ny, SUB).sum(-1, dtype=torch.int16).sum(1, dtype=torch.int16)
+        counts.append(n.view(-1, grid.nx, grid.ny))
+    n = torch.cat(counts)  # (B, nx, ny) code sums
+    lane = n >= LANE_WEIGHT
+    drive = n & (LANE_WEIGHT - 1)  # drivable samples of the cell, 0..SUB^2
+    edge = (drive > 0) & (drive < SUB * SUB)
+    return torch.stack([lane, edge], 1).to(torch.uint8), (2 * drive >= SUB * SUB).to(torch.uint8)
 
 
 def _interp(s: torch.Tensor, pts: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

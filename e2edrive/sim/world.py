@@ -3,8 +3,11 @@
 One step: validate and apply the ego's action (kinematic bicycle, sim.dynamics), advance the
 lights and every actor (sim.actors), detect collisions (SAT, sim.collision) of the ego with the
 actors and the barriers, measure the infractions (sim.metrics) and the scenario's record, and
-decide termination. Everything runs on the world's device with no per-actor Python loop and no
-host sync in `step`; host work (drawing episodes, packing tensors) happens only at reset.
+decide termination. Everything runs on the world's device with no per-actor Python loop; the
+only host sync in `step` is one flag per step while a batch holds a spin-out car (to skip its
+rigid-body physics when it is not moving). Host work (drawing episodes, packing tensors) happens
+only at reset. Ego collisions use exact SAT on oriented boxes; actor-actor contacts use
+road-aligned bounding boxes (sim.actors.step.actor_collisions) and stop both actors.
 
 Termination: the route is complete, the ego collided (the episode ends at the first collision:
 what follows a crash is not driving data), or it left the road by more than OFF_ROAD_END m.
@@ -27,7 +30,6 @@ from e2edrive.core.constants import (
     EGO_BOX_CENTER_X,
     EGO_LENGTH,
     EGO_REAR_OVERHANG,
-    EGO_WHEELBASE,
     EGO_WIDTH,
     LightState,
     ObjectClass,
@@ -60,8 +62,7 @@ from e2edrive.sim.map.features import barrier_segments, lane_polylines
 from e2edrive.sim.map.nav import light_poses, nav_goal
 from e2edrive.sim.map.spec import STOP_LINE_SETBACK
 from e2edrive.sim.metrics import EpisodeResult, MetricsAccumulator, StepInfractions
-from e2edrive.sim.scenarios import EpisodeSpec, get_scenario
-from e2edrive.sim.scenarios.obstacles import PED_CLEARANCE, PED_SLOW
+from e2edrive.sim.scenarios import EpisodeSpec, get_scenario, signals
 from e2edrive.sim.scenarios.record import RecordAccumulator
 from e2edrive.sim.scene import GroundRaster, Scene
 
@@ -153,7 +154,7 @@ class World:
             ego_s=ego_s,
             ego_d=route_d.clone(),
             route_d=route_d,
-            actors=pack_actors([s.actors for s in specs], dev),
+            actors=pack_actors([s.actors for s in specs], dev, self.n_actors),
             spin=SpinState.empty(slot),
             start_s=ego_s.clone(),
             route_end_s=torch.tensor([s.route_end_s for s in specs], **f32),
@@ -375,13 +376,13 @@ class World:
             route_completion=completion,
             off_road=off_road,
             red_light_run=red_run,
-            gap_ahead=self._gap_ahead(ego_f),
+            gap_ahead=signals.gap_ahead(self, ego_f),
             spin_braked=spin_active_before & no_impact_before & (act.accel <= SPIN_BRAKE),
             spin_impact=self.spin.impacts > 0,
-            puddle_wheel=self._wheel_in_puddle(),
+            puddle_wheel=signals.wheel_in_puddle(self),
             speed=self.ego.speed,
-            chicken_violation=self._chicken_violation(ego_f),
-            ped_violation=self._ped_violation(ego_f),
+            chicken_violation=signals.chicken_violation(self, ego_f),
+            ped_violation=signals.ped_violation(self, ego_f),
         )
 
         terminated = active & (done_route | collided | far_off)
@@ -396,55 +397,9 @@ class World:
         self.done = self.done | terminated | truncated
         return StepOutput(reward, terminated, truncated, self.done.clone(), inf)
 
-    # ---------------------------------------------------------------- record signals
-    def _gap_ahead(self, ego_f: EgoFrenet) -> torch.Tensor:
-        a = self.actors
-        vehicle = a.valid & (a.cls == int(ObjectClass.VEHICLE)) & (a.direction > 0)
-        in_lane = (a.d - self.ego_d[:, None]).abs() < (a.size[..., 1] + EGO_WIDTH) / 2
-        gap = a.s - a.size[..., 0] / 2 - ego_f.front_s[:, None]
-        ok = vehicle & in_lane & (gap > -1.0)
-        return torch.where(ok, gap, torch.full_like(gap, float("inf"))).amin(-1)
-
-    def wheel_positions(self) -> torch.Tensor:
-        """(B, 4, 2) world xy of the four tyre contact points."""
-        lx = torch.tensor([0.0, 0.0, EGO_WHEELBASE, EGO_WHEELBASE], device=self.device)
-        ly = torch.tensor([0.8, -0.8, 0.8, -0.8], device=self.device)
-        c, s = torch.cos(self.ego.yaw)[:, None], torch.sin(self.ego.yaw)[:, None]
-        return torch.stack([self.ego.x[:, None] + c * lx - s * ly, self.ego.y[:, None] + s * lx + c * ly], -1)
-
-    def _wheel_in_puddle(self) -> torch.Tensor:
-        c, s = torch.cos(self.ego_dpsi)[:, None], torch.sin(self.ego_dpsi)[:, None]
-        lx = torch.tensor([0.0, 0.0, EGO_WHEELBASE, EGO_WHEELBASE], device=self.device)
-        ly = torch.tensor([0.8, -0.8, 0.8, -0.8], device=self.device)
-        ws = self.ego_s[:, None] + c * lx - s * ly  # (B, 4) wheel Frenet coordinates
-        wd = self.ego_d[:, None] + s * lx + c * ly
-        p = self.rmap.puddle  # (B, Q, 4)
-        u = (ws[:, :, None] - p[:, None, :, 0]) / p[:, None, :, 2]
-        v = (wd[:, :, None] - p[:, None, :, 1]) / p[:, None, :, 3]
-        return ((u**2 + v**2 <= 1.0) & self.rmap.puddle_valid[:, None]).flatten(1).any(-1)
-
     def pending_chickens(self) -> torch.Tensor:
-        """(B, N) chickens that still have to cross the ego's lanes (incl. those waiting at the kerb)."""
-        a = self.actors
-        chicken = a.valid & (a.cls == int(ObjectClass.CHICKEN)) & (a.vd != 0) & ~a.walk_done
-        wr = self.rmap.width_right[:, None]
-        not_past = torch.where(a.vd > 0, a.d - a.size[..., 1] / 2 < 0.3, a.d + a.size[..., 1] / 2 > -wr - 0.3)
-        return chicken & not_past
-
-    def _chicken_violation(self, ego_f: EgoFrenet) -> torch.Tensor:
-        a = self.actors
-        spans = (ego_f.front_s[:, None] > a.s - 0.5) & (ego_f.rear_s[:, None] < a.s + 0.5)
-        return (self.pending_chickens() & spans).any(-1)
-
-    def _ped_violation(self, ego_f: EgoFrenet) -> torch.Tensor:
-        a = self.actors
-        ped = a.valid & (a.cls == int(ObjectClass.PEDESTRIAN))
-        along = (ego_f.front_s[:, None] > a.s - a.size[..., 0] / 2) & (
-            ego_f.rear_s[:, None] < a.s + a.size[..., 0] / 2
-        )
-        clearance = (a.d - self.ego_d[:, None]).abs() - EGO_WIDTH / 2 - a.size[..., 1] / 2
-        close = ped & along & (clearance < PED_CLEARANCE)
-        return (close & (self.ego.speed[:, None] > PED_SLOW)).any(-1)
+        """(B, N) chickens that still have to cross the ego's lanes (those at the kerb too)."""
+        return signals.pending_chickens(self)
 
     # ---------------------------------------------------------------- views
     def observation(self, images: torch.Tensor | None = None) -> Observation:

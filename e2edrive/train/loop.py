@@ -130,12 +130,14 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
 
     # --- the loop ------------------------------------------------------------------------------
     model.train()
-    seen, steps_run, t0 = 0, 0, time.perf_counter()
+    seen, t0 = 0, time.perf_counter()
+    budget = _TimeBudget(cfg.time_limit_min, total_steps, d) if cfg.time_limit_min > 0 else None
+    schedule_steps = total_steps  # the cosine's length: with a time limit, what the time holds
     while state.epoch < cfg.epochs and state.step < total_steps:
         for clip in _loader(dataset, collate, cfg, d, state.epoch, skip=state.batch_in_epoch):
             clip = clip.to(d.device)
             for group in optimizer.param_groups:
-                group["lr"] = _lr(state.step, total_steps, cfg)
+                group["lr"] = _lr(state.step, schedule_steps, cfg)
             with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=amp):
                 out = net(clip.obs)
                 loss, parts = model.loss(out, clip.labels)
@@ -170,9 +172,11 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
                 _checkpoint(run, model, optimizer, state, d)
             if on_step is not None:
                 on_step(state.step)
-            if cfg.time_limit_min > 0:
-                total_steps = _fit_to_time(total_steps, state.step, steps_run := steps_run + 1, t0, cfg, d)
-                logger.set_total(total_steps)
+            if budget is not None:
+                schedule_steps, out_of_time = budget.update(schedule_steps, state.step)
+                logger.set_total(schedule_steps)
+                if out_of_time:
+                    total_steps = state.step
             if state.step >= total_steps:
                 break
         if state.batch_in_epoch >= steps_per_epoch:  # the epoch is complete
@@ -216,16 +220,33 @@ def _loader(dataset, collate, cfg: TrainConfig, d: ddp.Dist, epoch: int, skip: i
     )
 
 
-def _fit_to_time(total: int, step: int, steps_run: int, t0: float, cfg: TrainConfig, d: ddp.Dist) -> int:
-    """Total steps that fit the time limit, re-estimated from the measured speed on steps 5, 20, 50
-    and every 100th (so the cosine schedule ends at the limit); past the limit: stop now."""
-    elapsed = float(ddp.all_reduce_mean(torch.tensor([time.perf_counter() - t0], device=d.device), d))
-    limit = 60 * cfg.time_limit_min
-    if elapsed > limit:
-        return step
-    if steps_run in (5, 20, 50) or steps_run % 100 == 0:
-        return min(total, step + int((limit - elapsed) * steps_run / elapsed))
-    return total
+class _TimeBudget:
+    """A time limit. Training stops when it is spent; meanwhile, every 10 steps the speed measured
+    since the last check (not since the start, which pays for warm-up) estimates how many steps
+    the limit holds, and that sets the cosine schedule's length so the learning rate anneals by
+    the end. The estimate never stops training early."""
+
+    def __init__(self, minutes: float, max_total: int, d: ddp.Dist):
+        self.limit, self.max_total, self.d = 60 * minutes, max_total, d
+        self.t0 = self.t_last = time.perf_counter()
+        self.runs = self.runs_last = 0
+
+    def update(self, schedule: int, step: int) -> tuple[int, bool]:
+        """(schedule length, out of time)."""
+        self.runs += 1
+        if self.runs % 10:
+            return schedule, False
+        # ranks agree on the clock (mean), so they stop at the same step
+        now = float(
+            ddp.all_reduce_mean(
+                torch.tensor([time.perf_counter()], dtype=torch.float64, device=self.d.device), self.d
+            )
+        )
+        if now - self.t0 > self.limit:
+            return schedule, True
+        rate = (self.runs - self.runs_last) / max(1e-6, now - self.t_last)  # steps/s, recent
+        self.t_last, self.runs_last = now, self.runs
+        return min(self.max_total, step + max(1, int((self.limit - (now - self.t0)) * rate))), False
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

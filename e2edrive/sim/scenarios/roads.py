@@ -64,13 +64,18 @@ class TrafficLight(Scenario):
     def build(self, rng: np.random.Generator) -> EpisodeSpec:
         s_int = EGO_START_S + rng.uniform(70.0, 120.0)
         lanes_fwd = int(rng.integers(1, 3))
+        green, red = rng.uniform(8, 14), rng.uniform(8, 14)
+        # Time the cycle so that most episodes meet the light turning yellow or red as the ego
+        # arrives (the interesting case), the others at a random point of the cycle.
+        t_arrive = (s_int - EGO_START_S) / 12.0
+        u_arrive = rng.uniform(green - 3.0, green + 3.0 + red) if rng.uniform() < 0.75 else rng.uniform(0, 30)
         inter = IntersectionSpec(
             s=s_int,
             cross_lanes=int(rng.integers(1, 3)),
-            green=rng.uniform(8, 14),
+            green=green,
             yellow=3.0,
-            red=rng.uniform(8, 14),
-            phase=rng.uniform(0, 30),
+            red=red,
+            phase=float((u_arrive - t_arrive) % (green + 3.0 + red)),
         )
         rd = road(
             rng,
