@@ -52,6 +52,8 @@ class Args:
     """time e2edrive only"""
     device: str = "cpu"
     """torch device of the renderer"""
+    labels: bool = False
+    """also time make_labels (ms per batch of `envs`) on the test street and on a World scene"""
 
 
 def _sync(device: torch.device) -> None:
@@ -81,6 +83,30 @@ def time_e2edrive(args: Args) -> tuple[list[float], list[float]]:
 
     results = [_timed(run, args.envs * rig.num_cameras * args.frames) for _ in range(args.repeats)]
     return [w for w, _ in results], [c for _, c in results]
+
+
+def time_labels(args: Args) -> dict[str, float]:
+    """Median ms of make_labels(scene) per batch of `envs`, on the test street and on the scene
+    of a World of lane_follow episodes (seeds 0..envs-1)."""
+    from e2edrive.sim.labels import make_labels
+    from e2edrive.sim.world import World
+
+    device = torch.device(args.device)
+    scenes = {
+        "test street": make_test_scene(args.envs, device),
+        "World lane_follow": World(["lane_follow"] * args.envs, list(range(args.envs)), device).scene(),
+    }
+    out = {}
+    for name, scene in scenes.items():
+        make_labels(scene)  # warm-up
+        times = []
+        for _ in range(args.repeats * args.frames):
+            t = time.perf_counter()
+            make_labels(scene)
+            _sync(device)
+            times.append((time.perf_counter() - t) * 1e3)
+        out[name] = statistics.median(times)
+    return out
 
 
 def time_highway(args: Args) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -138,6 +164,9 @@ def main(args: Args) -> list[dict]:
     wall, cpu = time_e2edrive(args)
     what = f"{args.envs} envs x 8 cameras {args.height}x{args.width}, RGB+depth+semantics"
     rows = [_row("e2edrive", what, wall, cpu)]
+    if args.labels:
+        for name, ms in time_labels(args).items():
+            print(f"make_labels, {name}, B={args.envs}: median {ms:.1f} ms")
     if not args.skip_highway:
         obs, step = time_highway(args)
         what = f"GrayscaleObservation.observe() {args.width}x{args.height}"

@@ -194,5 +194,8 @@ def test_sparse_occupancy_equals_the_dense_separating_axis_test():
     assert torch.equal(occ.bool(), dense)
     actor = over[:, : boxes.num_objects].float()  # (B, N, nx, ny)
     n = actor.sum(1)
-    mean = torch.einsum("bkc,bkxy->bcxy", boxes.velocity[:, : boxes.num_objects], actor) / n.clamp(min=1)[:, None]
+    mean = (
+        torch.einsum("bkc,bkxy->bcxy", boxes.velocity[:, : boxes.num_objects], actor)
+        / n.clamp(min=1)[:, None]
+    )
     torch.testing.assert_close(flow, mean, atol=1e-6, rtol=0)

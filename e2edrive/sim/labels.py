@@ -89,7 +89,9 @@ def footprint_overlap(
     return on_x[..., :, None] & on_y[..., None, :] & on_u & on_v & valid[..., None, None]
 
 
-def _cell_ranges(lo: torch.Tensor, hi: torch.Tensor, g_min: float, res: float, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _cell_ranges(
+    lo: torch.Tensor, hi: torch.Tensor, g_min: float, res: float, n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Conservative index range [i0, i1] (clamped to [0, n - 1]) of the cells whose centre
     lies in the open interval (lo, hi): one cell of slack each side, the exact test follows."""
     i0 = torch.floor((lo - g_min) / res - 0.5).clamp(-1, n) - 1
@@ -161,7 +163,9 @@ def occupancy_and_flow(boxes: SolidBoxes, grid: BevGrid) -> tuple[torch.Tensor, 
     cell, vel = cell[actor], boxes.velocity.reshape(-1, 2)[box[actor]]  # (A,), (A, 2)
     if cell.numel() > 0:
         total = torch.zeros(B * nx * ny, 2, device=dev).index_add_(0, cell, vel)
-        n = torch.zeros(B * nx * ny, device=dev).index_add_(0, cell, torch.ones_like(cell, dtype=torch.float32))
+        n = torch.zeros(B * nx * ny, device=dev).index_add_(
+            0, cell, torch.ones_like(cell, dtype=torch.float32)
+        )
         flow = (total / n.clamp(min=1.0)[:, None]).view(B, nx, ny, 2).permute(0, 3, 1, 2).contiguous()
     return occ, flow
 
@@ -213,7 +217,9 @@ def _sample_axes(grid: BevGrid, device) -> tuple[torch.Tensor, torch.Tensor]:
     return xs, ys
 
 
-def _sample_codes(raster: GroundRaster, ego_pose: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+def _sample_codes(
+    raster: GroundRaster, ego_pose: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor
+) -> torch.Tensor:
     """(B, nx SUB, ny SUB) uint8 material code (`_code_table`) under the supersampled ego-grid
     points xs x ys (`_sample_axes`); the raster cells are those of render.ground.ground_lookup
     (GRASS outside).
@@ -250,7 +256,8 @@ def _sample_codes(raster: GroundRaster, ego_pose: torch.Tensor, xs: torch.Tensor
         idx = torch.add(col.clamp_(0, Wr - 1).long(), row.clamp_(0, Hr - 1).long(), alpha=Wr)
         mat = torch.gather(raster.material.reshape(B, -1), 1, idx.view(B, -1)).view(idx.shape)
         return table.index_select(0, mat.view(-1).int()).view(mat.shape).masked_fill_(outside, grass)
-    win = torch.full((B, h_win, w_win), grass, dtype=torch.uint8, device=dev)  # (B, h_win, w_win) codes of each env's window
+    # (B, h_win, w_win) codes of each env's window of the raster
+    win = torch.full((B, h_win, w_win), grass, dtype=torch.uint8, device=dev)
     for k, (c0, c1, r0, r1) in enumerate(lims):
         ca, cb, ra, rb = max(c0, 0), min(c1, Wr - 1), max(r0, 0), min(r1, Hr - 1)
         if ca <= cb and ra <= rb:

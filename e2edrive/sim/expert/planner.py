@@ -34,7 +34,6 @@ from e2edrive.core.constants import (
 from e2edrive.core.geometry import se2_relative
 from e2edrive.core.reasons import REASON_TEXT, Reason
 from e2edrive.core.types import Action
-from e2edrive.sim.dynamics import travel
 from e2edrive.sim.expert.lateral import choose_offset, obstacles
 from e2edrive.sim.expert.style import DrivingStyle, hash_normal
 from e2edrive.sim.map import frenet_to_world, sample_ref
@@ -236,7 +235,6 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
 
     # ---- plan: 2 s along the blended path at the planned acceleration
     t_k = torch.arange(1, PLAN_STEPS + 1, device=dev, dtype=torch.float32) * PLAN_DT
-    ds, v_k = travel(v[:, None].expand(B, PLAN_STEPS), accel[:, None].expand(B, PLAN_STEPS), 0.0)
     ds = v[:, None] * t_k + 0.5 * accel[:, None] * t_k**2
     t_stop = torch.where(accel < 0, v / (-accel).clamp(min=1e-3), torch.full_like(v, INF))[:, None]
     ds = torch.where(t_k > t_stop, (v**2 / (2 * (-accel).clamp(min=1e-3)))[:, None], ds).clamp(min=0.0)

@@ -61,49 +61,62 @@ def noise_texture(device) -> torch.Tensor:
     return (hash_noise(i, i * 7 + 3) - 0.5).to(device)
 
 
-def sky_color(g: torch.Tensor, sun_z: torch.Tensor) -> torch.Tensor:
-    """Sky radiance by g = sqrt(ray elevation sine) (...) and the sun height sun_z (B,).
-
-    Day, dusk and night palettes blend by the sun's height; within one, the colour goes from a
-    pale horizon (g = 0) to a deep zenith (g = 1). g is (B, ...) -> planar (3, B, ...): colour
-    planes first, so per-channel constants broadcast over contiguous pixels.
-    """
-    dev = g.device
+def sky_palette(sun_z: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizon and zenith colours (3, B, 1, ...) (ndim - 1 trailing ones) for the sun height
+    sun_z (B,): day, dusk and night palettes blended by the sun's height."""
+    dev = sun_z.device
     day = torch.clamp(sun_z / 0.25, 0, 1)
     night = torch.clamp(-sun_z / 0.1, 0, 1)
     w = torch.stack([day, 1 - day - night, night], -1)  # (B, 3)
     horizon = w @ torch.tensor([[0.78, 0.85, 0.93], [0.95, 0.64, 0.42], [0.05, 0.06, 0.10]], device=dev)
     zenith = w @ torch.tensor([[0.30, 0.50, 0.82], [0.22, 0.28, 0.50], [0.01, 0.01, 0.04]], device=dev)
-    shape = (3, sun_z.shape[0]) + (1,) * (g.dim() - 1)
-    horizon, zenith = horizon.T.reshape(shape), zenith.T.reshape(shape)
+    shape = (3, sun_z.shape[0]) + (1,) * (ndim - 1)
+    return horizon.T.reshape(shape), zenith.T.reshape(shape)
+
+
+def sky_color(g: torch.Tensor, sun_z: torch.Tensor) -> torch.Tensor:
+    """Sky radiance by g = sqrt(ray elevation sine) (...) and the sun height sun_z (B,).
+
+    Within a palette (`sky_palette`) the colour goes from a pale horizon (g = 0) to a deep
+    zenith (g = 1). g is (B, ...) -> planar (3, B, ...): colour planes first, so per-channel
+    constants broadcast over contiguous pixels.
+    """
+    horizon, zenith = sky_palette(sun_z, g.dim())
     return horizon + (zenith - horizon) * g
 
 
 def ground_lookup(
-    raster: GroundRaster, ego_pose: torch.Tensor, ground_xy: torch.Tensor
+    raster: GroundRaster, ego_pose: torch.Tensor, ground_xy: torch.Tensor, dtype: torch.dtype = torch.long
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Material under ego-frame ground points, the same result as GroundRaster.lookup (GRASS
     outside the raster).
 
     ego_pose (B, 3) world pose of the ego; ground_xy (N, P, 2) ego-frame points shared by the
-    batch (the fixed ground hits of the rig's rays) -> material (B, N, P) long and the raster
-    cell index (B, N, P) long (texture seed). The raster column and row are computed straight
-    from the ego pose (no world-coordinate tensor) and masks are arithmetic: this runs on every
-    pixel of every frame.
+    batch (the fixed ground hits of the rig's rays) -> material (B, N, P) and the raster cell
+    index (B, N, P) (texture seed), both of `dtype` (torch.long or torch.int32; int32 halves the
+    memory traffic of the per-pixel integer work). The raster column and row are computed
+    straight from the ego pose (no world-coordinate tensor), clamped in float before the
+    integer conversion, and the raster is read with one flat index_select: this runs on every
+    ground pixel of every frame.
     """
     B, Hr, Wr = raster.material.shape
+    if dtype not in (torch.long, torch.int32):
+        raise ValueError(f"ground_lookup returns torch.long or torch.int32 indices, not {dtype}")
+    if dtype == torch.int32 and B * Hr * Wr >= 2**31:
+        dtype = torch.long  # the flat index would overflow
     inv = 1.0 / raster.res
     c, s = torch.cos(ego_pose[:, 2]).view(B, 1, 1), torch.sin(ego_pose[:, 2]).view(B, 1, 1)
     gx, gy = ground_xy[..., 0] * inv, ground_xy[..., 1] * inv  # (N, P) in cells
     a = ((ego_pose[:, 0] - raster.origin[:, 0]) * inv).view(B, 1, 1)
     b = ((ego_pose[:, 1] - raster.origin[:, 1]) * inv).view(B, 1, 1)
-    col = torch.floor(c * gx - s * gy + a).long()  # (B, N, P)
-    row = torch.floor(s * gx + c * gy + b).long()
+    col = (c * gx - s * gy + a).floor_()  # (B, N, P) integer-valued floats
+    row = (s * gx + c * gy + b).floor_()
     col_c, row_c = col.clamp(0, Wr - 1), row.clamp(0, Hr - 1)
     outside = (col_c != col) | (row_c != row)
-    idx = row_c * Wr + col_c
-    m = torch.gather(raster.material.reshape(B, -1), 1, idx.view(B, -1)).view(idx.shape).long()
-    return m + (int(Semantic.GRASS) - m) * outside, idx
+    idx = torch.add(col_c.to(dtype), row_c.to(dtype), alpha=Wr)  # (B, N, P) cell of env b's raster
+    flat = idx + (torch.arange(B, device=idx.device, dtype=dtype) * (Hr * Wr)).view(B, 1, 1)
+    m = raster.material.reshape(-1).index_select(0, flat.view(-1)).view(idx.shape).to(dtype)
+    return m.masked_fill_(outside, int(Semantic.GRASS)), idx
 
 
 def ground_shade(
@@ -111,7 +124,8 @@ def ground_shade(
 ) -> torch.Tensor:
     """Brightness factor (...) of the ground texture: per-raster-cell noise (glued to the world
     as the car moves), scaled per material."""
-    return 1 + 2 * texture_table[material] * noise[cell & (NOISE_LEN - 1)]
+    strength = texture_table.index_select(0, material.reshape(-1)).view(material.shape)
+    return 1 + 2 * strength * noise.index_select(0, (cell & (NOISE_LEN - 1)).reshape(-1)).view(cell.shape)
 
 
 def fresnel(cos_incidence: torch.Tensor) -> torch.Tensor:

@@ -100,25 +100,37 @@ def _make_pairs(
     B, K, Kt = boxes.yaw.shape[0], boxes.num_boxes, idx.shape[-1]
     tile = pair // Kt
     cam_tile = tile % (N * T)
-    box = idx.reshape(-1)[pair]
+    # index_select rather than x[i] throughout: the same values, several times faster on CPU.
+    box = idx.reshape(-1).index_select(0, pair)
     fb = (tile // (N * T)) * K + box  # flat (B, K)
-    center = boxes.center.reshape(B * K, 2)[fb]
-    yaw = boxes.yaw.reshape(-1)[fb]
+    fields = torch.stack(
+        [
+            boxes.center[..., 0],
+            boxes.center[..., 1],
+            boxes.yaw,
+            boxes.half[..., 0],
+            boxes.half[..., 1],
+            boxes.z0,
+            boxes.z1,
+        ],
+        -1,
+    )  # (B, K, 7)
+    cx, cy, yaw, hx, hy, z0, z1 = fields.view(B * K, 7).index_select(0, fb).unbind(1)
     c, s = torch.cos(yaw), torch.sin(yaw)
-    o = rays.origin[cam_tile // T]  # (Q, 3)
-    rx, ry = o[:, 0] - center[:, 0], o[:, 1] - center[:, 1]
+    o = rays.origin.index_select(0, cam_tile // T)  # (Q, 3)
+    rx, ry = o[:, 0] - cx, o[:, 1] - cy
     return _Pairs(
         tile=tile,
         cam_tile=cam_tile,
         box=box,
-        near=near.reshape(-1)[pair],
+        near=near.reshape(-1).index_select(0, pair),
         c=c,
         s=s,
         olx=c * rx + s * ry,
         oly=-s * rx + c * ry,
-        half=boxes.half.reshape(B * K, 2)[fb],
-        z_lo=boxes.z0.reshape(-1)[fb] - o[:, 2],
-        z_hi=boxes.z1.reshape(-1)[fb] - o[:, 2],
+        half=torch.stack([hx, hy], -1),
+        z_lo=z0 - o[:, 2],
+        z_hi=z1 - o[:, 2],
     )
 
 
@@ -170,9 +182,8 @@ def cast_boxes(
     pair = ok.reshape(-1).nonzero().squeeze(1) if compact else torch.arange(ok.numel(), device=dev)  # (Q,)
     p = _make_pairs(rays, boxes, idx, near, pair)
     d = rays.dirs.view(N * T, Pt, 3)
-    tn, tf = _ray_box(
-        p, d[..., 0][p.cam_tile], d[..., 1][p.cam_tile], torch.reciprocal(d[..., 2])[p.cam_tile]
-    )
+    dx, dy = d[..., 0].index_select(0, p.cam_tile), d[..., 1].index_select(0, p.cam_tile)  # (Q, Pt)
+    tn, tf = _ray_box(p, dx, dy, torch.reciprocal(d[..., 2]).index_select(0, p.cam_tile))
     # One int64 key per pair and pixel: the depth's float bits (monotonic for positive floats)
     # above the box index, so a single scatter-min finds the nearest hit and its box at once
     # (ties: the lower box index). Misses get depth FAR; masks are arithmetic, not torch.where,
@@ -182,9 +193,16 @@ def cast_boxes(
         miss |= ~torch.isfinite(p.near)[:, None]
     t_key = tn.clamp(min=0.0) + miss * FAR  # (Q, Pt) all positive
     key = (t_key.view(torch.int32).long() << BOX_BITS) | p.box[:, None]
-    rows = p.tile[:, None].expand(-1, Pt)
-    best = torch.full((B * N * T, Pt), FAR_KEY, dtype=torch.long, device=dev)
-    best = best.scatter_reduce(0, rows, key, "amin")
+    # compact: reduce and decode only the tiles some pair touches (a fraction of them), then
+    # place them in the full image; untouched tiles keep (inf, 0), what FAR_KEY decodes to.
+    touched, row = torch.unique(p.tile, return_inverse=True) if compact else (None, p.tile)
+    n_rows = touched.shape[0] if compact else B * N * T
+    best = torch.full((n_rows, Pt), FAR_KEY, dtype=torch.long, device=dev)
+    best = best.scatter_reduce(0, row[:, None].expand(-1, Pt), key, "amin")
     t_best = (best >> BOX_BITS).to(torch.int32).view(torch.float32)
     t_best = torch.where(t_best < FAR / 2, t_best, torch.inf)
-    return t_best.view(B, N, P), (best & ((1 << BOX_BITS) - 1)).view(B, N, P)
+    box_best = best & ((1 << BOX_BITS) - 1)
+    if compact:
+        t_best = torch.full((B * N * T, Pt), torch.inf, device=dev).index_copy_(0, touched, t_best)
+        box_best = torch.zeros(B * N * T, Pt, dtype=torch.long, device=dev).index_copy_(0, touched, box_best)
+    return t_best.view(B, N, P), box_best.view(B, N, P)

@@ -70,51 +70,70 @@ def box_albedo(
     side = hit.face < 2
     hx, hy = half[..., 0], half[..., 1]
     palette: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)]  # 0: keep the base colour
-    paint_id = torch.zeros_like(look)
+    paint_id = torch.zeros_like(look, dtype=torch.int32)
+    # Looks present (one host sync on CPU, where it is free): the paints of an absent look are
+    # no-ops (false masks, gain terms of +-0), so they are skipped: the same image, less work.
+    present = set(torch.unique(look).tolist()) if look.device.type == "cpu" else set(Look)
 
     def paint(mask: torch.Tensor, rgb: tuple[float, float, float]) -> None:
         nonlocal paint_id
         palette.append(rgb)
         paint_id = torch.where(mask, len(palette) - 1, paint_id)
 
-    veh = look == Look.VEHICLE
-    along = torch.where(hit.face == 1, hit.lx.abs() < 0.8 * hx, hit.ly.abs() < 0.85 * hy)
-    paint(veh & side & (hit.zr > 0.58) & (hit.zr < 0.92) & along, (0.09, 0.12, 0.16))  # windows
-    paint(veh & side & (hit.zr < 0.22), (0.05, 0.05, 0.05))  # wheels, sills, shadow under the body
-    lamps = veh & (hit.face == 0) & (hit.zr > 0.38) & (hit.zr < 0.52) & (hit.ly.abs() > 0.55 * hy)
-    paint(lamps & (hit.sign > 0), (0.95, 0.95, 0.85))  # headlights
-    paint(lamps & (hit.sign < 0), (0.75, 0.04, 0.04))  # tail lights
+    if Look.VEHICLE in present:
+        veh = look == Look.VEHICLE
+        along = torch.where(hit.face == 1, hit.lx.abs() < 0.8 * hx, hit.ly.abs() < 0.85 * hy)
+        paint(veh & side & (hit.zr > 0.58) & (hit.zr < 0.92) & along, (0.09, 0.12, 0.16))  # windows
+        paint(veh & side & (hit.zr < 0.22), (0.05, 0.05, 0.05))  # wheels, sills, shadow under the body
+        lamps = veh & (hit.face == 0) & (hit.zr > 0.38) & (hit.zr < 0.52) & (hit.ly.abs() > 0.55 * hy)
+        paint(lamps & (hit.sign > 0), (0.95, 0.95, 0.85))  # headlights
+        paint(lamps & (hit.sign < 0), (0.75, 0.04, 0.04))  # tail lights
 
-    ped = look == Look.PEDESTRIAN
-    paint(ped & (hit.zr > 0.86), (0.80, 0.62, 0.50))  # head
-    paint(ped & (hit.zr < 0.47), (0.17, 0.19, 0.30))  # trousers
+    if Look.PEDESTRIAN in present:
+        ped = look == Look.PEDESTRIAN
+        paint(ped & (hit.zr > 0.86), (0.80, 0.62, 0.50))  # head
+        paint(ped & (hit.zr < 0.47), (0.17, 0.19, 0.30))  # trousers
 
-    animal = look == Look.ANIMAL
-    chicken, goose = animal & (semantic == Semantic.CHICKEN), animal & (semantic == Semantic.GOOSE)
-    paint(chicken & (hit.zr > 0.85), (0.80, 0.12, 0.08))  # comb
-    paint(goose & (hit.zr > 0.6) & (hit.lx > 0.2 * hx), (0.07, 0.07, 0.07))  # black neck and head
-    paint(animal & (hit.zr < 0.18), (0.90, 0.60, 0.12))  # legs and feet
+    if Look.ANIMAL in present:
+        animal = look == Look.ANIMAL
+        chicken, goose = animal & (semantic == Semantic.CHICKEN), animal & (semantic == Semantic.GOOSE)
+        paint(chicken & (hit.zr > 0.85), (0.80, 0.12, 0.08))  # comb
+        paint(goose & (hit.zr > 0.6) & (hit.lx > 0.2 * hx), (0.07, 0.07, 0.07))  # black neck and head
+        paint(animal & (hit.zr < 0.18), (0.90, 0.60, 0.12))  # legs and feet
 
-    # Debris: an irregular patchwork (no class describes it, so it must not look like one).
-    cell = hash_noise(torch.floor(hit.lx * 4), torch.floor(hit.ly * 4), torch.floor(hit.zr * 5))
-    debris = look == Look.DEBRIS
-    paint(debris & (cell > 0.7), (0.45, 0.25, 0.12))  # rusty patches
-    barrier = look == Look.BARRIER
-    slab = hash_noise(torch.floor(hit.lx * 0.5 + 0.5 * hit.ly), torch.zeros_like(hit.lx))
-    paint(barrier & (hit.zr < 0.1), (0.35, 0.35, 0.33))  # dirty foot of the barrier
-    gain = 1 + debris * (1.1 * cell - 0.65) + barrier * (0.2 * slab - 0.1)  # mottled debris, concrete slabs
+    # gain = 1 + debris * (1.1 cell - 0.65) + barrier * (0.2 slab - 0.1): mottled debris,
+    # concrete slabs; a missing term is +-0 and adding it changes nothing.
+    gain = None
+    if Look.DEBRIS in present:
+        # Debris: an irregular patchwork (no class describes it, so it must not look like one).
+        cell = hash_noise(torch.floor(hit.lx * 4), torch.floor(hit.ly * 4), torch.floor(hit.zr * 5))
+        debris = look == Look.DEBRIS
+        paint(debris & (cell > 0.7), (0.45, 0.25, 0.12))  # rusty patches
+        gain = 1 + debris * (1.1 * cell - 0.65)
+    if Look.BARRIER in present:
+        barrier = look == Look.BARRIER
+        slab = hash_noise(torch.floor(hit.lx * 0.5 + 0.5 * hit.ly), torch.zeros_like(hit.lx))
+        paint(barrier & (hit.zr < 0.1), (0.35, 0.35, 0.33))  # dirty foot of the barrier
+        term = barrier * (0.2 * slab - 0.1)
+        gain = 1 + term if gain is None else gain + term
 
     # Traffic-light housing: lamps on the +length face (the one facing light_yaw).
     emissive = torch.zeros_like(side)
-    front = (look == Look.HOUSING) & (hit.face == 0) & (hit.sign > 0) & (hit.ly.abs() < LAMP_HALF)
-    for state, dz in zip((LightState.RED, LightState.YELLOW, LightState.GREEN), LAMP_OFFSETS, strict=True):
-        on_lamp = front & ((hit.z_mid - dz).abs() < LAMP_HALF)
-        lit = on_lamp & (light_state == state)
-        paint(on_lamp & ~lit, LAMP_DARK)
-        paint(lit, _LAMP_LIT[state])
-        emissive = emissive | lit
+    if Look.HOUSING in present:
+        front = (look == Look.HOUSING) & (hit.face == 0) & (hit.sign > 0) & (hit.ly.abs() < LAMP_HALF)
+        for state, dz in zip(
+            (LightState.RED, LightState.YELLOW, LightState.GREEN), LAMP_OFFSETS, strict=True
+        ):
+            on_lamp = front & ((hit.z_mid - dz).abs() < LAMP_HALF)
+            lit = on_lamp & (light_state == state)
+            paint(on_lamp & ~lit, LAMP_DARK)
+            paint(lit, _LAMP_LIT[state])
+            emissive = emissive | lit
     table = torch.tensor(palette, dtype=base.dtype, device=base.device)
-    col = torch.where((paint_id > 0).unsqueeze(-1), table[paint_id], base * gain.unsqueeze(-1))
+    painted = table.index_select(0, paint_id.reshape(-1)).view(*paint_id.shape, 3)
+    col = torch.where(
+        (paint_id > 0).unsqueeze(-1), painted, base if gain is None else base * gain.unsqueeze(-1)
+    )
     return col, emissive
 
 
