@@ -155,15 +155,22 @@ def test_a_scene_without_actors_barriers_lights_or_lanes():
     assert lab.drivable.any()  # the road is still there
 
 
-def test_ground_bev_equals_per_sample_lookup_when_the_grid_leaves_the_raster():
+@pytest.mark.parametrize("res", [None, 0.02])
+def test_ground_bev_equals_per_sample_lookup_when_the_grid_leaves_the_raster(res):
     # Rotated egos near the raster's side edge (|y| <= 20 m): many samples fall outside it and
     # must read GRASS; the windowed, chunked sampler must agree with the plain per-sample lookup.
+    # res=0.02 reads the same cells as a 5x finer raster: its window would be too large, so
+    # the per-sample clamp-and-mask path runs.
+    from dataclasses import replace
+
     from e2edrive.core.constants import DRIVABLE_MATERIALS, Semantic
     from e2edrive.sim.labels import SUB, ground_bev
     from e2edrive.sim.render.ground import ground_lookup
 
     sc = make_test_scene(5, ego_x=-50.0, ego_y=-12.0, ego_yaw=0.37)
     sc.ego_pose[:, 2] += torch.arange(5) * 1.3  # every env turned differently
+    if res is not None:
+        sc = replace(sc, ground=replace(sc.ground, res=res))
     lanes, drivable = ground_bev(sc, G)
     off = (torch.arange(SUB) + 0.5) / SUB * G.res
     xs = ((G.x_min + torch.arange(G.nx) * G.res)[:, None] + off).reshape(-1)

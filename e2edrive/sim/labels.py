@@ -111,10 +111,10 @@ def occupancy_and_flow(boxes: SolidBoxes, grid: BevGrid) -> tuple[torch.Tensor, 
     B, K = boxes.yaw.shape
     dev = boxes.yaw.device
     nx, ny, nz = grid.nx, grid.ny, grid.nz
-    occ = torch.zeros(B * nx * ny, nz, dtype=torch.uint8, device=dev)
+    occ = torch.zeros(B, nz, nx, ny, dtype=torch.uint8, device=dev)
     flow = torch.zeros(B, 2, nx, ny, device=dev)
     if K == 0:
-        return occ.view(B, nx, ny, nz).permute(0, 3, 1, 2).contiguous(), flow
+        return occ, flow
     r = grid.res / 2
     c, s = torch.cos(boxes.yaw), torch.sin(boxes.yaw)  # (B, K)
     ac, as_ = c.abs(), s.abs()
@@ -137,7 +137,7 @@ def occupancy_and_flow(boxes: SolidBoxes, grid: BevGrid) -> tuple[torch.Tensor, 
     flat = ((i1 - i0 + 1) * nj * near).view(-1)  # (B K,) candidate cells per box
     box = torch.repeat_interleave(torch.arange(B * K, device=dev), flat)  # (Q,) flat (B, K) index; syncs
     if box.numel() == 0:
-        return occ.view(B, nx, ny, nz).permute(0, 3, 1, 2).contiguous(), flow
+        return occ, flow
     # Per-box quantities gathered once per pair, as two tables (one indexing op each).
     ints = torch.stack([i0, j0, nj, flat.cumsum(0).view(B, K) - flat.view(B, K)], -1).view(B * K, 4)[box]
     cols = [x, y, c, s, ex + r, ey + r, hl, hw, r * (ac + as_), boxes.z0, boxes.z1]
@@ -153,20 +153,22 @@ def occupancy_and_flow(boxes: SolidBoxes, grid: BevGrid) -> tuple[torch.Tensor, 
     hit = (dx.abs() < exq) & (dy.abs() < eyq) & (u.abs() < hlq + cell_r) & (v.abs() < hwq + cell_r)
     hit = hit.nonzero().squeeze(1)
     box, z0, z1 = box[hit], z0[hit], z1[hit]
-    cell = ((box // K) * nx + i[hit]) * ny + j[hit]  # flat (B, nx, ny)
+    b, cell = box // K, i[hit] * ny + j[hit]  # (Q',) env and cell (nx, ny) of each overlap
     z_lo = grid.z_min + torch.arange(nz, device=dev, dtype=torch.float32) * grid.z_res
-    z_in = ((z1[:, None] > z_lo) & (z0[:, None] < z_lo + grid.z_res)).to(torch.uint8)  # (Q', nz)
-    occ.scatter_reduce_(0, cell[:, None].expand(-1, nz), z_in, "amax")
-    occ = occ.view(B, nx, ny, nz).permute(0, 3, 1, 2).contiguous()
+    z_in = (z1[:, None] > z_lo) & (z0[:, None] < z_lo + grid.z_res)  # (Q', nz)
+    q, z = z_in.nonzero().unbind(1)
+    occ.view(-1)[(b[q] * nz + z) * (nx * ny) + cell[q]] = 1  # duplicates write the same 1
 
     actor = (box % K) < boxes.num_objects
-    cell, vel = cell[actor], boxes.velocity.reshape(-1, 2)[box[actor]]  # (A,), (A, 2)
+    b, cell, vel = b[actor], cell[actor], boxes.velocity.reshape(-1, 2)[box[actor]]  # (A,), (A, 2)
     if cell.numel() > 0:
-        total = torch.zeros(B * nx * ny, 2, device=dev).index_add_(0, cell, vel)
+        at = (2 * b) * (nx * ny) + cell  # x component of flow (B, 2, nx ny); y one plane further
+        total = torch.zeros(B * 2 * nx * ny, device=dev)
+        total.index_add_(0, torch.cat([at, at + nx * ny]), torch.cat([vel[:, 0], vel[:, 1]]))
         n = torch.zeros(B * nx * ny, device=dev).index_add_(
-            0, cell, torch.ones_like(cell, dtype=torch.float32)
+            0, b * (nx * ny) + cell, torch.ones_like(vel[:, 0])
         )
-        flow = (total / n.clamp(min=1.0)[:, None]).view(B, nx, ny, 2).permute(0, 3, 1, 2).contiguous()
+        flow = (total.view(B, 2, nx * ny) / n.view(B, 1, nx * ny).clamp(min=1.0)).view(B, 2, nx, ny)
     return occ, flow
 
 
@@ -250,8 +252,10 @@ def _sample_codes(
     h_win = max(r1 - r0 for _, _, r0, r1 in lims) + 1
     table = _code_table(dev)
     grass = _CODES[int(Semantic.GRASS)]
-    if h_win * w_win > 4 * col[0].numel() or B * h_win >= 2**24:
-        # A raster much finer than the samples (or an absurd batch): per-sample clamp and mask.
+    huge = max(abs(v) for lim in lims for v in lim) >= 2**24  # cells no longer exact in float32
+    if h_win * w_win > 4 * col[0].numel() or B * h_win >= 2**24 or huge:
+        # A raster much finer than the samples, an absurd batch or an ego thousands of km off
+        # the raster: per-sample clamp and mask.
         outside = (col < 0) | (col > Wr - 1) | (row < 0) | (row > Hr - 1)
         idx = torch.add(col.clamp_(0, Wr - 1).long(), row.clamp_(0, Hr - 1).long(), alpha=Wr)
         mat = torch.gather(raster.material.reshape(B, -1), 1, idx.view(B, -1)).view(idx.shape)
