@@ -17,9 +17,24 @@ def test_scenarios_lists_the_catalog(capsys):
 
 def test_drive_json_schema_in_a_subprocess():
     out = subprocess.run(
-        [sys.executable, "-m", "e2edrive.cli", "drive", "--scenario", "follow_lead", "--seeds", "0:2", "--json",
-         "--num-envs", "2", "--threads", "1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "e2edrive.cli",
+            "drive",
+            "--scenario",
+            "follow_lead",
+            "--seeds",
+            "0:2",
+            "--json",
+            "--num-envs",
+            "2",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
@@ -49,8 +64,23 @@ def test_bad_arguments_are_clear_errors(capsys, args, message):
 def test_drive_table_and_topdown_video(tmp_path, capsys):
     av = pytest.importorskip("av")
     path = tmp_path / "drive.mp4"
-    rc = cli_main(["drive", "--scenario", "unknown_object", "--seeds", "0:1", "--video", str(path),
-                   "--video-frames", "15", "--num-envs", "1", "--threads", "1"])
+    rc = cli_main(
+        [
+            "drive",
+            "--scenario",
+            "unknown_object",
+            "--seeds",
+            "0:1",
+            "--video",
+            str(path),
+            "--video-frames",
+            "15",
+            "--num-envs",
+            "1",
+            "--threads",
+            "1",
+        ]
+    )
     assert rc == 0
     table = capsys.readouterr().out
     assert "unknown_object" in table and "pass" in table
