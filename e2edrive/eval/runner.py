@@ -213,7 +213,8 @@ def evaluate_driver(
                 if failures and len(chosen) < max_videos:
                     chosen.append(failures.pop(0))
         if chosen:
-            video_dir = Path(report_dir) / "videos" / driver.name
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in driver.name)  # "policy (corner)"
+            video_dir = Path(report_dir) / "videos" / safe
             pairs_v = [(r.scenario, r.seed) for r in chosen]
             paths, _ = record_videos(driver, pairs_v, video_dir, device, rig, max_steps=max_steps)
             ev.videos = [(r.scenario, r.seed, str(p.relative_to(report_dir))) for r, p in zip(chosen, paths)]
