@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "drive": "drive scenarios with a driver; per-scenario results, --json, --video",
     "collect": "record drives into a dataset (Parquet index + array shards)",
     "train": "imitation training of a driving network",
+    "dagger": "online imitation / DAgger from the simulator, with expert takeovers recorded",
     "eval": "closed-loop evaluation of a checkpoint or a named driver on a suite",
     "export": "export a checkpoint to ONNX",
     "quickstart": "collect, train the tiny preset, evaluate closed loop, write the report",

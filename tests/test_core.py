@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from e2edrive.core.geometry import se2_compose, se2_inverse, se2_relative, se3_inverse, to_local_points, wrap_angle
+from e2edrive.core.geometry import (
+    se2_compose,
+    se2_inverse,
+    se2_relative,
+    se3_inverse,
+    to_local_points,
+    wrap_angle,
+)
 from e2edrive.core.reasons import REASON_TEXT, decode_sentence, encode_sentence
 from e2edrive.core.rig import CAMERA_NAMES, make_rig, project_points
 from e2edrive.core.seeding import episode_seed, parse_seed_range

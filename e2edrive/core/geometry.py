@@ -95,7 +95,8 @@ def rot_z(yaw: torch.Tensor) -> torch.Tensor:
     """Rotation about z. (...) -> (..., 3, 3)."""
     c, s = torch.cos(yaw), torch.sin(yaw)
     z, o = torch.zeros_like(yaw), torch.ones_like(yaw)
-    return torch.stack([torch.stack([c, -s, z], -1), torch.stack([s, c, z], -1), torch.stack([z, z, o], -1)], -2)
+    rows = [torch.stack([c, -s, z], -1), torch.stack([s, c, z], -1), torch.stack([z, z, o], -1)]
+    return torch.stack(rows, -2)
 
 
 def se2_to_se3(pose: torch.Tensor) -> torch.Tensor:

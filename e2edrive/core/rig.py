@@ -73,7 +73,8 @@ class CameraRig:
         return len(self.names)
 
     def to(self, device: torch.device | str) -> CameraRig:
-        return CameraRig(self.names, self.K.to(device), self.T_ego_from_cam.to(device), self.height, self.width)
+        K, T = self.K.to(device), self.T_ego_from_cam.to(device)
+        return CameraRig(self.names, K, T, self.height, self.width)
 
     def index(self, name: str) -> int:
         if name not in self.names:

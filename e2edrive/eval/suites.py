@@ -12,8 +12,6 @@ offending seeds: a score measured on training episodes is not a score.
 
 from __future__ import annotations
 
-from e2edrive.train.checkpoint import seed_overlap
-
 SUITES: dict[str, tuple[str, ...]] = {
     "basic": ("lane_follow", "follow_lead", "traffic_light"),
     "corner": (
@@ -63,3 +61,11 @@ def check_disjoint(train_seeds: dict[str, list[list[int]]], scenarios, seeds) ->
             f"evaluation seeds overlap the checkpoint's training seeds ({detail}). Evaluate on unseen seeds, "
             f"e.g. --seeds {EVAL_SEED_START}:{EVAL_SEED_START + 50}"
         )
+
+
+def seed_overlap(
+    train_seeds: dict[str, list[list[int]]], scenario: str, seeds: range | list[int]
+) -> list[int]:
+    """The seeds of `seeds` that the model was trained on for `scenario`."""
+    ranges = train_seeds.get(scenario, [])
+    return [s for s in seeds if any(a <= s < b for a, b in ranges)]

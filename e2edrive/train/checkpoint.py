@@ -195,10 +195,3 @@ def seeds_to_ranges(pairs: list[tuple[str, int]]) -> dict[str, list[list[int]]]:
         out[scenario] = ranges
     return out
 
-
-def seed_overlap(
-    train_seeds: dict[str, list[list[int]]], scenario: str, seeds: range | list[int]
-) -> list[int]:
-    """The seeds of `seeds` that the model was trained on for `scenario`."""
-    ranges = train_seeds.get(scenario, [])
-    return [s for s in seeds if any(a <= s < b for a, b in ranges)]
