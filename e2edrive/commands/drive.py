@@ -3,7 +3,7 @@
 Episodes (scenario, seed) stream through `--num-envs` parallel environments: when one ends its
 result is taken and the next episode starts in its slot, so a sweep of thousands of episodes runs
 at full batch. `--json` prints one JSON object (episodes + summary); `--video` writes the
-top-down view of slot 0's episodes.
+8-camera mosaic beside the top-down view of slot 0's episodes.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class DriveArgs:
     driver: str = "expert"
     """driver name (see DRIVERS)"""
     video: str | None = None
-    """write an MP4 of the top-down view of the first environment's episodes here"""
+    """write an MP4 of the first environment's episodes: 8-camera mosaic beside the top-down view"""
     json: bool = False
     """print one JSON object (episodes and summary) instead of the table"""
     num_envs: int = 64
@@ -127,26 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         from e2edrive.core.video import VideoWriter
 
         writer = VideoWriter(args.video, fps=10).__enter__()
-        frames = [0]
-
-        def on_step(world: World) -> None:
-            if frames[0] >= args.video_frames:
-                return
-            from e2edrive.sim.topdown import render_topdown
-
-            plan = driver.last_plan() if hasattr(driver, "last_plan") else None
-            reason = driver.last_reason() if hasattr(driver, "last_reason") else None
-            img = render_topdown(
-                world.scene([0]),
-                0,
-                None if plan is None else plan[0],
-                None if reason is None else f"{world.scenarios[0]} {world.seeds[0]}: {reason[0]}",
-                size=(320, 320),
-                t=float(world.t[0]),
-                ego_row=0.65,
-            )
-            writer.write(img.cpu())
-            frames[0] += 1
+        on_step = _video_frame_writer(writer, driver, args.video_frames, args.device)
 
     t0 = time.perf_counter()
     try:
@@ -165,3 +146,41 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(results))
         print(f"{len(results)} episodes in {wall:.1f} s")
     return 0
+
+
+def _video_frame_writer(writer, driver: Driver, max_frames: int, device: str) -> Callable[[World], None]:
+    """A per-step hook writing slot 0 as one frame: the 8-camera mosaic beside the top-down view
+    (map, actors, the driver's plan and its current reason)."""
+    import numpy as np
+
+    from e2edrive.sim.render import Renderer
+    from e2edrive.sim.render.mosaic import camera_mosaic
+    from e2edrive.sim.topdown import render_topdown
+
+    renderer: list[Renderer] = []
+    frames = [0]
+
+    def on_step(world: World) -> None:
+        if frames[0] >= max_frames:
+            return
+        if not renderer:
+            renderer.append(Renderer(world.rig, device=device))
+        scene = world.scene([0])
+        plan = driver.last_plan() if hasattr(driver, "last_plan") else None
+        reason = driver.last_reason() if hasattr(driver, "last_reason") else None
+        top = render_topdown(
+            scene,
+            0,
+            None if plan is None else plan[0],
+            None if reason is None else f"{world.scenarios[0]} {world.seeds[0]}: {reason[0]}",
+            size=(320, 320),
+            t=float(world.t[0]),
+            ego_row=0.65,
+        ).cpu().numpy()  # (320, 320, 3)
+        cams = camera_mosaic(renderer[0].render(scene).rgb[0], world.rig.names)  # (2 H, 4 W, 3)
+        h = max(top.shape[0], cams.shape[0])
+        pad = [np.pad(im, ((0, h - im.shape[0]), (0, 0), (0, 0))) for im in (cams, top)]
+        writer.write(np.concatenate(pad, axis=1))
+        frames[0] += 1
+
+    return on_step
