@@ -86,4 +86,10 @@ def test_drive_table_and_topdown_video(tmp_path, capsys):
     assert "unknown_object" in table and "pass" in table
     with av.open(str(path)) as f:
         frames = list(f.decode(video=0))
-    assert len(frames) == 15 and frames[0].width == 320
+    # 8 cameras (2 x 4 tiles of 64 x 128, shown at 2x) beside the 320 x 320 top-down view
+    assert len(frames) == 15 and (frames[0].width, frames[0].height) == (4 * 128 * 2 + 320, 320)
+    img = frames[-1].to_ndarray(format="rgb24")
+    front_main = img[20:128, 0:256].astype(int)  # below the name label
+    sky, road = front_main[:20], front_main[-20:]
+    assert sky[..., 2].mean() > sky[..., 0].mean() + 10  # a blue sky above
+    assert abs(road[..., 0].mean() - road[..., 2].mean()) < 25  # grey asphalt below

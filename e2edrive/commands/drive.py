@@ -178,6 +178,7 @@ def _video_frame_writer(writer, driver: Driver, max_frames: int, device: str) ->
             ego_row=0.65,
         ).cpu().numpy()  # (320, 320, 3)
         cams = camera_mosaic(renderer[0].render(scene).rgb[0], world.rig.names)  # (2 H, 4 W, 3)
+        cams = cams.repeat(2, axis=0).repeat(2, axis=1)  # nearest 2x: 64x128 cameras are small on screen
         h = max(top.shape[0], cams.shape[0])
         pad = [np.pad(im, ((0, h - im.shape[0]), (0, 0), (0, 0))) for im in (cams, top)]
         writer.write(np.concatenate(pad, axis=1))
