@@ -128,6 +128,13 @@ class Actors:
         return Actors(**out)
 
 
+# ActorSpec scalars copied one to one into (B, n_max) columns
+_SPEC_SCALARS = (
+    "s", "d", "psi", "speed", "direction", "max_decel", "lc_gap", "lc_d", "lc_time", "spin_time",
+    "spin_dir", "vs", "vd", "start_delay", "trigger_s", "d_end", "idle_amp",
+)
+
+
 def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -> Actors:
     """Stack per-environment actor lists into (B, n_max) tensors; padding is invalid."""
     B = len(specs)
@@ -136,26 +143,7 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     def col(name, fill, shape=(), dtype=np.float32):
         cols[name] = np.full((B, n_max, *shape), fill, dtype=dtype)
 
-    for name in (
-        "s",
-        "d",
-        "psi",
-        "speed",
-        "direction",
-        "max_decel",
-        "lc_gap",
-        "lc_d",
-        "lc_time",
-        "spin_time",
-        "spin_dir",
-        "vs",
-        "vd",
-        "start_delay",
-        "trigger_s",
-        "d_end",
-        "idle_amp",
-        "idle_phase",
-    ):
+    for name in (*_SPEC_SCALARS, "idle_phase"):
         col(name, 0.0)
     col("valid", False, dtype=bool)
     col("cls", 0, dtype=np.int64)
@@ -175,25 +163,7 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
             cols["behavior"][b, i] = int(a.behavior)
             cols["size"][b, i] = a.size
             cols["color"][b, i] = a.color
-            for name in (
-                "s",
-                "d",
-                "psi",
-                "speed",
-                "direction",
-                "max_decel",
-                "lc_gap",
-                "lc_d",
-                "lc_time",
-                "spin_time",
-                "spin_dir",
-                "vs",
-                "vd",
-                "start_delay",
-                "trigger_s",
-                "d_end",
-                "idle_amp",
-            ):
+            for name in _SPEC_SCALARS:
                 cols[name][b, i] = getattr(a, name)
             sched = a.schedule or [(0.0, a.v_desired)]
             if len(sched) > SCHED_K:
