@@ -216,3 +216,44 @@ def test_ground_lookup_matches_the_scene_contract():
     expected = sc.ground.lookup(to_world_points(sc.ego_pose, pts.expand(3, -1, -1, -1)))
     assert torch.equal(material, expected.long())
     assert (material[1] == Semantic.GRASS).any() and (material[0] == Semantic.ROAD).any()
+
+
+@pytest.mark.parametrize("dist", [10.0, 25.0])
+def test_brake_lights_of_a_car_ahead(renderer, dist):
+    """A car ahead shows lit red lamps on its back while it brakes, and none when it does not."""
+    sc = empty_scene()
+    put_object(sc, 0, 1.9 + dist + 2.3, 0.0, 0.0, (4.6, 1.9, 1.5))  # back face dist m ahead, facing away
+    sc.obj_color[0, 0] = torch.tensor([200, 200, 200], dtype=torch.uint8)  # grey: red is only the lamps
+    sc.obj_braking = torch.zeros_like(sc.obj_valid)
+    front = RIG.index("front_main")
+    dark = count_lamp_pixels(renderer.render(sc).rgb[0, front], LightState.RED)
+    sc.obj_braking[0, 0] = True
+    lit = count_lamp_pixels(renderer.render(sc).rgb[0, front], LightState.RED)
+    assert dark == 0
+    assert lit >= 3
+    sc.obj_pose[0, 0, 2] = math.pi  # turned towards the ego: headlights, no brake lights in view
+    assert count_lamp_pixels(renderer.render(sc).rgb[0, front], LightState.RED) == 0
+
+
+def test_world_lights_brake_lamps_while_the_lead_brakes():
+    """follow_lead: the lead car's brake lights are on exactly while it decelerates past 0.5 m/s^2."""
+    from e2edrive.sim.actors.step import BRAKE_LIGHT_DECEL
+    from e2edrive.sim.expert.driver import ExpertDriver
+    from e2edrive.sim.world import World
+
+    w = World(["follow_lead"], [3])
+    d = ExpertDriver()
+    prev = w.actors.speed.clone()
+    seen = 0
+    for _ in range(150):
+        w.step(d.act(w))
+        decel = (prev - w.actors.speed) / 0.1
+        vehicle = w.actors.valid & (w.actors.cls == int(ObjectClass.VEHICLE)) & (w.actors.speed > 0.1)
+        hard = vehicle & (decel > BRAKE_LIGHT_DECEL + 0.05)
+        assert bool((w.actors.braking | ~hard).all()), "a car decelerating hard shows no brake lights"
+        gentle = vehicle & (decel < BRAKE_LIGHT_DECEL - 0.05) & ~w.actors.spinning
+        assert not bool((w.actors.braking & gentle).any()), "brake lights on without braking"
+        seen += int(w.actors.braking.sum())
+        prev = w.actors.speed.clone()
+    assert seen > 0
+    assert w.scene().obj_braking is not None

@@ -5,12 +5,16 @@
 1. collect   the expert drives the training scenarios on training seeds [0, N), with DART noise
              injection (perturbed executed actions, clean corrective labels: recovery data), plus a
              few clean held-out episodes (seeds from 90,000) for open-loop validation
-2. train     the `tiny` DrivingModel, and on the same data the baselines DAVE-2 and the ego-status
-             MLP, each for its share of the remaining time (the trainer fits its schedule to it)
-3. evaluate  closed loop on unseen seeds (from 1,000,000): the policy beside expert, dave2,
+2. train     the baselines DAVE-2 and the ego-status MLP on that data, then the `tiny`
+             DrivingModel, each for its share of the remaining time (the trainer fits its
+             schedule to it)
+3. DAgger    (--dagger-rounds) the policy drives new training seeds; the expert labels every
+             state it visits and takes over when it is unsafe (flagged interventions); the frames
+             join the training set and the policy trains on, resumed, on the aggregate
+4. evaluate  closed loop on unseen seeds (from 1,000,000): the policy beside expert, dave2,
              ego_only and constant_velocity on `basic`; the policy and the expert on `corner`,
              reported per scenario; open-loop metrics on the held-out clips
-4. report    OUT/report/index.html (tables, SVG plots, failure videos); the table is printed
+5. report    OUT/report/index.html (tables, SVG plots, failure videos); the table is printed
 
 Each stage leaves a marker in OUT, so running the command again continues where it stopped.
 """
@@ -39,6 +43,13 @@ class QuickstartArgs:
     BENCHMARKS.md): collection is cheap (~5,500 frames/min idle), so data is worth its time"""
     val_seeds: int = 1
     """held-out clean episodes per training scenario for open-loop metrics (seeds from 90,000)"""
+    dagger_rounds: int = 1
+    """DAgger rounds after behaviour cloning (0: plain behaviour cloning)"""
+    dagger_seeds: int = 8
+    """episodes per training scenario the policy drives in each DAgger round (training seeds
+    following the behaviour-cloning ones)"""
+    dagger_share: float = 0.35
+    """share of the policy's training time spent in the DAgger rounds (rollouts included)"""
     eval_seeds: int = 5
     """closed-loop episodes per `basic` scenario (seeds from 1,000,000)"""
     corner_seeds: int = 2
@@ -63,7 +74,9 @@ class QuickstartArgs:
 
 
 VAL_SEED_START = 90_000  # inside the training range [0, 100000), disjoint from the training seeds
-TRAIN_SHARES = {"driving": 0.6, "dave2": 0.25, "ego_mlp": 0.15}  # of the training time
+# Shares of the training time. The baselines converge in far less time than the full network
+# (the ego MLP in about a minute): their shares are what they need, the rest is the policy's.
+TRAIN_SHARES = {"dave2": 0.17, "ego_mlp": 0.08, "driving": 0.75}
 
 
 def main(argv: list[str]) -> int:
@@ -120,10 +133,19 @@ def run(args: QuickstartArgs) -> str:
     if left < 60:
         _say(t0, f"warning: only {left:.0f} s left for training; results will be poor (raise --minutes)")
     runs = {}
+    val_data = val if args.val_seeds > 0 else None
+    t_train_end = time.perf_counter() + max(left, 60.0)
     for model, share in TRAIN_SHARES.items():
-        runs[model] = _train(
-            args, t0, out, model, data, val if args.val_seeds > 0 else None, max(0.5, share * left / 60)
-        )
+        minutes = max(0.5, share * left / 60)
+        if model == "driving" and args.dagger_rounds > 0:
+            minutes = max(0.5, minutes * (1 - args.dagger_share))
+        runs[model] = _train(args, t0, out, model, data, val_data, minutes)
+
+    # 3. DAgger -----------------------------------------------------------------------------------
+    for r in range(args.dagger_rounds):
+        rounds_left = args.dagger_rounds - r
+        minutes = max(0.5, (t_train_end - time.perf_counter()) / 60 / rounds_left)
+        _dagger_round(args, t0, out, r, runs["driving"], data, val_data, train_scenarios, minutes)
 
     # 3. evaluate ---------------------------------------------------------------------------------
     basic = [(s, seed) for s in SUITES["basic"] for seed in default_eval_seeds(args.eval_seeds)]
@@ -190,17 +212,67 @@ def _collect(args, t0, out, stage, path, scenarios, first_seed, n, noise, noise_
     _stage(out, stage).touch()
 
 
-def _train(args, t0, out, model, data, val, minutes) -> Path:
+def _dagger_round(args, t0, out, r, run, data, val, scenarios, minutes) -> None:
+    """Roll the policy out on fresh training seeds, add the expert-labelled frames to `data`, and
+    train the policy on for what is left of `minutes` (resumed: optimizer state carries over)."""
+    import torch
+
+    from e2edrive.core.rig import make_rig
+    from e2edrive.eval.drivers import load_policy
+    from e2edrive.sim.render import Renderer
+    from e2edrive.train.online import OnlineConfig, rollout_round
+
+    stage = f"dagger-{r}"
+    if _stage(out, f"{stage}-rollout").exists():
+        _say(t0, f"{stage} rollout: done before, skipping")
+    else:
+        first = args.train_seeds + r * args.dagger_seeds
+        pairs = [(s, k) for s in scenarios for k in range(first, first + args.dagger_seeds)]
+        _say(
+            t0,
+            f"{stage}: the policy drives {len(pairs)} episodes, seeds {first}.."
+            f"{first + args.dagger_seeds - 1}",
+        )
+        t_roll = time.perf_counter()
+        rig = make_rig()
+        cfg = OnlineConfig(
+            num_envs=args.num_envs, device=args.device, max_episode_steps=args.max_episode_steps
+        )
+        stats, results = rollout_round(
+            load_policy(run, rig=rig, device=args.device),
+            data,
+            pairs,
+            0.0,
+            cfg,
+            rig,
+            Renderer(rig, args.device),
+            torch.Generator().manual_seed(r),
+            round_=r,
+        )
+        score = sum(x.driving_score for x in results) / len(results)
+        _say(
+            t0,
+            f"{stage}: {stats['frames']} frames, {stats['interventions']} interventions, driving score "
+            f"{score:.1f} with takeovers",
+        )
+        _stage(out, f"{stage}-rollout").touch()
+        minutes -= (time.perf_counter() - t_roll) / 60
+    _train(args, t0, out, "driving", data, val, max(0.5, minutes), stage=stage)
+
+
+def _train(args, t0, out, model, data, val, minutes, stage: str | None = None) -> Path:
+    """Train `model` for `minutes` into OUT/runs/MODEL; a `stage` (a DAgger round) continues it."""
     from e2edrive.train.config import TrainConfig
     from e2edrive.train.loop import train
 
     run = out / "runs" / model
-    if _stage(out, f"train-{model}").exists():
-        _say(t0, f"train {model}: done before, skipping")
+    stage = stage or f"train-{model}"
+    if _stage(out, stage).exists():
+        _say(t0, f"{stage} {model}: done before, skipping")
         return run
     from e2edrive.train.checkpoint import find_checkpoint
 
-    _say(t0, f"train {model}: {minutes:.1f} min")
+    _say(t0, f"{stage}: {minutes:.1f} min")
     cfg = TrainConfig(
         data=str(data),
         out=str(run),
@@ -217,8 +289,8 @@ def _train(args, t0, out, model, data, val, minutes) -> Path:
         resume=find_checkpoint(run) is not None,
     )
     state = train(cfg)
-    _say(t0, f"train {model}: {state.step} steps, {state.epoch} epochs")
-    _stage(out, f"train-{model}").touch()
+    _say(t0, f"{stage}: {state.step} steps, {state.epoch} epochs")
+    _stage(out, stage).touch()
     return run
 
 

@@ -34,15 +34,26 @@ class DrivingLossWeights:
     """L1 on [steer, accel] normalised by ACTION_SCALE"""
     speed: float = 0.1
     """L1 on target speed, m/s"""
+    event: float = 2.0
+    """per-sample weight 1 + event * |expert accel| / MAX_ACCEL on the three terms (normalised by the
+    batch's total weight). Most frames are cruising; an L1 imitator then learns the median control
+    and never brakes hard. Weighting the frames where the expert brakes or pulls away is the loss
+    form of the data engine's rebalancing. 0 weights every frame alike"""
 
 
 def driving_loss(out: DrivingOutput, labels: Labels, w: DrivingLossWeights) -> dict[str, torch.Tensor]:
     """Imitation terms shared by every network: plan, controls and target speed."""
     scale = torch.tensor(ACTION_SCALE, device=out.action.device, dtype=out.action.dtype)
+    weight = 1.0 + w.event * labels.expert_action[:, 1].abs().to(out.action.dtype) / MAX_ACCEL  # (B,)
+    weight = weight / weight.sum()
+
+    def mean(err: torch.Tensor) -> torch.Tensor:  # (B, ...) -> weighted mean over the batch
+        return (err.flatten(1).mean(1) * weight).sum()
+
     return {
-        "plan": w.plan * (out.plan - labels.expert_plan).abs().mean(),
-        "action": w.action * ((out.action - labels.expert_action) / scale).abs().mean(),
-        "speed": w.speed * (out.speed - labels.expert_speed).abs().mean(),
+        "plan": w.plan * mean((out.plan - labels.expert_plan).abs()),
+        "action": w.action * mean(((out.action - labels.expert_action) / scale).abs()),
+        "speed": w.speed * mean((out.speed - labels.expert_speed).abs().unsqueeze(1)),
     }
 
 

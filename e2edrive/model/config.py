@@ -90,8 +90,18 @@ class DrivingConfig:
     """learned plan queries attending to the BEV"""
     planner_layers: int = 1
     """transformer decoder layers of the planner"""
+    planner_summary: int = 16
+    """channels of the planner's position-specific BEV read (conv stride 2, flatten, linear); 0: off"""
+    planner_light: bool = True
+    """the traffic-light head's probabilities condition the planner's goal (perception feeding
+    planning, as in UniAD); gradients of the driving loss reach the light head through them"""
     reason_hidden: int = 64
     """hidden size of the explanation GRU"""
+    ego_inputs: tuple[str, ...] = ("speed", "yaw_rate")
+    """ego-status fields the planner reads, of planner.EGO_NAMES (speed, accel, yaw_rate, steer).
+    The previous controls (accel, steer) are left out by default: they predict the next control so
+    well that an imitator copies them and reacts late (the "copycat" problem of behaviour cloning,
+    Wen et al. 2020); measured here, see BENCHMARKS.md"""
     camera_dropout: float = 0.0
     """training only: probability that a camera frame is dropped from the BEV attention (robustness
     to a failed camera); dropped cameras are treated exactly like camera_valid=False"""
@@ -107,6 +117,12 @@ class DrivingConfig:
             raise ValueError(f"camera_dropout must be in [0, 1), got {self.camera_dropout}")
         self.widths, self.depths = tuple(self.widths), tuple(self.depths)
         self.bev_heights = tuple(float(h) for h in self.bev_heights)
+        self.ego_inputs = tuple(self.ego_inputs)
+        from e2edrive.model.planner import EGO_NAMES
+
+        unknown = [n for n in self.ego_inputs if n not in EGO_NAMES]
+        if unknown:
+            raise ValueError(f"ego_inputs {unknown} unknown; choose from {EGO_NAMES}")
 
 
 PRESETS: dict[str, DrivingConfig] = {

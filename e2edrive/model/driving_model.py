@@ -28,7 +28,7 @@ from e2edrive.model.base import DrivingPolicy, driving_loss
 from e2edrive.model.bev import BevTransform
 from e2edrive.model.config import DrivingConfig, make_config
 from e2edrive.model.head_losses import centernet_focal, masked_l1, sigmoid_focal
-from e2edrive.model.heads import BevHeads, DepthHead, TrafficLightHead
+from e2edrive.model.heads import NUM_LIGHT_STATES, BevHeads, DepthHead, TrafficLightHead
 from e2edrive.model.output import DrivingOutput
 from e2edrive.model.planner import Planner, nav_ego_features
 from e2edrive.model.reason import ReasonHead, explain, sentence_table
@@ -73,7 +73,16 @@ class DrivingModel(DrivingPolicy):
         self.depth = DepthHead(C)
         self.light = TrafficLightHead(C, rig.num_cameras)
         self.occ_embed = nn.Conv2d(grid.nz, C, 1)  # predicted occupancy joins the planner's memory
-        self.planner = Planner(C, cfg.planner_queries, cfg.planner_layers, cfg.bev_heads)
+        self.planner = Planner(
+            C,
+            cfg.planner_queries,
+            cfg.planner_layers,
+            cfg.bev_heads,
+            cfg.ego_inputs,
+            (grid.nx, grid.ny),
+            cfg.planner_summary,
+            NUM_LIGHT_STATES if cfg.planner_light else 0,
+        )
         self.reason = ReasonHead(C, cfg.reason_hidden)
         self.register_buffer("sentences", sentence_table(), persistent=False)  # (NUM_REASONS, L)
         self.validate_inputs = True  # checks sync with the host once per call; benchmarks may turn them off
@@ -106,7 +115,11 @@ class DrivingModel(DrivingPolicy):
         tokens = fused.flatten(2).transpose(1, 2)  # (B, Q, C)
         occ = self.occ_embed(torch.sigmoid(p.occupancy)).flatten(2).transpose(1, 2)  # (B, Q, C)
         pos = self.bev.pos(self.bev.cell_xy).unsqueeze(0)  # (1, Q, C)
-        plan, speed, action, context = self.planner(tokens + occ, pos, nav_ego)
+        memory = tokens + occ  # (B, Q, C)
+        bev_map = memory.transpose(1, 2).reshape(fused.shape)  # (B, C, X, Y) with the occupancy
+        light = self.light(feats, camera_valid, fused)  # (B, NUM_LIGHT_STATES) logits
+        extra = light.softmax(-1) if self.config.planner_light else None
+        plan, speed, action, context = self.planner(memory, pos, nav_ego, bev_map, extra)
         reason, sentence, reason_ctx = self.reason(context)
         return DrivingOutput(
             action=action,
@@ -119,7 +132,7 @@ class DrivingModel(DrivingPolicy):
             obj_velocity=p.obj_velocity,
             lanes=p.lanes,
             drivable=p.drivable,
-            traffic_light=self.light(feats, camera_valid, fused),
+            traffic_light=light,
             depth=self.depth(feats),
             reason=reason,
             sentence=sentence,

@@ -12,7 +12,8 @@ from torch import nn
 from e2edrive.core.constants import MAX_ACCEL, MAX_STEER, MIN_ACCEL, PLAN_STEPS, TurnCommand
 
 NAV_FEATURES = 10 * 2 + 1 + len(TurnCommand) + 1  # route points, distance to turn, command, speed limit
-EGO_FEATURES = 4  # speed, accel, yaw rate, steer
+EGO_NAMES = ("speed", "accel", "yaw_rate", "steer")  # Observation.ego_status order
+EGO_FEATURES = len(EGO_NAMES)
 # Scales that bring the inputs to order one (m, m, m/s, m/s^2, rad/s, rad).
 ROUTE_SCALE, TURN_DIST_SCALE, SPEED_SCALE = 20.0, 50.0, 10.0
 # Per-step pose increments of the plan are predicted in these units: 2 m per 0.2 s is 10 m/s.
@@ -62,10 +63,41 @@ class Planner(nn.Module):
     """(BEV tokens (B, Q, C), their positions (1, Q, C), nav+ego (B, F)) ->
     plan (B, PLAN_STEPS, 3), speed (B,), action (B, 2), context (B, C) for the reason head."""
 
-    def __init__(self, channels: int, queries: int, layers: int, heads: int):
+    def __init__(
+        self,
+        channels: int,
+        queries: int,
+        layers: int,
+        heads: int,
+        ego_inputs: tuple[str, ...] = EGO_NAMES,
+        bev_hw: tuple[int, int] | None = None,
+        summary_channels: int = 0,
+        extra_features: int = 0,
+    ):
         super().__init__()
+        self.extra_features = extra_features  # perception outputs the goal also reads (light state)
+        # A position-specific read of the whole BEV (conv, flatten, linear): "occupied 12 m ahead in
+        # my lane" is one weight, where attention must first learn to find the place. It speeds up
+        # learning a lot in the small-data regime of a laptop run (BENCHMARKS.md).
+        self.summary = None
+        if summary_channels > 0:
+            if bev_hw is None:
+                raise ValueError("summary_channels > 0 needs the BEV size bev_hw")
+            h, w = (bev_hw[0] + 1) // 2, (bev_hw[1] + 1) // 2
+            self.summary = nn.Sequential(
+                nn.Conv2d(channels, summary_channels, 3, stride=2, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Flatten(),
+                nn.Linear(summary_channels * h * w, channels),
+                nn.ReLU(inplace=True),
+            )
+        # 1 for the navigation features and the ego fields read, 0 for the ego fields left out
+        mask = torch.ones(NAV_FEATURES + EGO_FEATURES)
+        for i, name in enumerate(EGO_NAMES):
+            mask[NAV_FEATURES + i] = float(name in ego_inputs)
+        self.register_buffer("input_mask", mask, persistent=False)
         self.goal = nn.Sequential(
-            nn.Linear(NAV_FEATURES + EGO_FEATURES, channels),
+            nn.Linear(NAV_FEATURES + EGO_FEATURES + extra_features, channels),
             nn.ReLU(inplace=True),
             nn.Linear(channels, channels),
         )
@@ -78,21 +110,40 @@ class Planner(nn.Module):
         )
         self.norm = nn.LayerNorm(channels)
         self.out = nn.Sequential(
-            nn.Linear(2 * channels, 2 * channels),
+            nn.Linear((2 if summary_channels <= 0 else 3) * channels, 2 * channels),
             nn.ReLU(inplace=True),
             nn.Linear(2 * channels, PLAN_STEPS * 3 + 1 + 2),
         )
         self.register_buffer("step_scale", torch.tensor(STEP_SCALE), persistent=False)
 
-    def forward(self, bev_tokens: torch.Tensor, pos: torch.Tensor, nav_ego: torch.Tensor):
+    def forward(
+        self,
+        bev_tokens: torch.Tensor,
+        pos: torch.Tensor,
+        nav_ego: torch.Tensor,
+        bev: torch.Tensor | None = None,
+        extra: torch.Tensor | None = None,
+    ):
+        """bev (B, C, X, Y): the BEV map the tokens were flattened from (needed with a summary path);
+        extra (B, extra_features): perception outputs conditioning the goal (e.g. light probabilities)."""
         B = bev_tokens.shape[0]
-        goal = self.goal(nav_ego)  # (B, C)
+        inputs = nav_ego * self.input_mask
+        if self.extra_features:
+            if extra is None or extra.shape[-1] != self.extra_features:
+                raise ValueError(f"this planner reads {self.extra_features} extra features (B, E)")
+            inputs = torch.cat([inputs, extra.to(inputs.dtype)], -1)
+        goal = self.goal(inputs)  # (B, C)
         q = self.queries.unsqueeze(0) + goal.unsqueeze(1)  # (B, K, C)
         memory = bev_tokens + pos
         for layer in self.decoder:
             q = layer(q, memory)
         context = self.norm(q.mean(1))  # (B, C)
-        raw = self.out(torch.cat([context, goal], -1))  # goal again: a shortcut for speed and route
+        parts = [context, goal]  # goal again: a shortcut for speed and route
+        if self.summary is not None:
+            if bev is None:
+                raise ValueError("this planner reads the BEV map: pass bev (B, C, X, Y)")
+            parts.append(self.summary(bev))
+        raw = self.out(torch.cat(parts, -1))
         steps = raw[:, : PLAN_STEPS * 3].view(B, PLAN_STEPS, 3) * self.step_scale
         plan = steps.cumsum(1)  # (B, PLAN_STEPS, 3) poses as summed increments: smooth by construction
         speed = F.softplus(raw[:, PLAN_STEPS * 3])  # (B,) m/s >= 0

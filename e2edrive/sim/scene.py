@@ -36,7 +36,7 @@ class GroundRaster:
         col = torch.floor((flat[..., 0] - self.origin[:, None, 0]) / self.res).long()
         row = torch.floor((flat[..., 1] - self.origin[:, None, 1]) / self.res).long()
         inside = (col >= 0) & (col < Wr) & (row >= 0) & (row < Hr)
-        idx = (row.clamp(0, Hr - 1) * Wr + col.clamp(0, Wr - 1))
+        idx = row.clamp(0, Hr - 1) * Wr + col.clamp(0, Wr - 1)
         out = torch.gather(self.material.reshape(B, -1), 1, idx)
         out = torch.where(inside, out, torch.full_like(out, int(Semantic.GRASS)))
         return out.reshape(xy.shape[:-1])
@@ -55,6 +55,7 @@ class Scene:
     obj_class:     (B, N) long, core.constants.ObjectClass
     obj_color:     (B, N, 3) uint8 body colour (vehicles vary; animals and people fixed by class)
     obj_valid:     (B, N) bool, False for padding and for actors not yet spawned / removed
+    obj_braking:   (B, N) bool, a vehicle's brake lights are lit (None: none are)
     barriers:      (B, M, 4) float32 (x0, y0, x1, y1) line segments of road-edge barriers
     barrier_valid: (B, M) bool
     barrier_height: m, one value (0.8 m concrete barrier)
@@ -97,6 +98,7 @@ class Scene:
     ambient: torch.Tensor
     fog: torch.Tensor
     barrier_height: float = 0.8
+    obj_braking: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:

@@ -474,6 +474,7 @@ class World:
             obj_class=self.actors.cls[idx],
             obj_color=self.actors.color[idx],
             obj_valid=self.actors.valid[idx],
+            obj_braking=self.actors.braking[idx],
             barriers=self.barriers[idx],
             barrier_valid=self.barrier_valid[idx],
             light_pos=pos[idx],

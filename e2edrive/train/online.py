@@ -159,12 +159,32 @@ def takeover(ttc, ego_d, target_d, reason, policy_accel, expert_accel, cfg: Onli
     return unsafe
 
 
+def rollout_round(
+    policy, data, pairs, beta: float, cfg: OnlineConfig, rig, renderer, gen: torch.Generator, round_: int = 0
+):
+    """Roll `policy` out on (scenario, seed) `pairs` (beta mixture, takeovers) and append every frame,
+    labelled by the expert, to the dataset at `data` -> (frame statistics, EpisodeResults)."""
+    from e2edrive.data.recorder import Recorder
+    from e2edrive.eval.runner import run_closed_loop
+
+    with Recorder(data, rig, creation={"command": "dagger", "round": round_}) as rec:
+        driver = DaggerDriver(policy, rec, renderer, beta, cfg, gen)
+        results = run_closed_loop(
+            driver,
+            pairs,
+            min(cfg.num_envs, len(pairs)),
+            cfg.device,
+            rig,
+            desc=f"dagger round {round_} (beta {beta:.2f})",
+            max_steps=cfg.max_episode_steps,
+        )
+    return driver.stats, results
+
+
 def run_dagger(cfg: OnlineConfig) -> list[dict]:
     """Run every round; returns one log row per round (frames, interventions, losses)."""
     from e2edrive.core.rig import make_rig
-    from e2edrive.data.recorder import Recorder
     from e2edrive.eval.drivers import load_policy
-    from e2edrive.eval.runner import run_closed_loop
     from e2edrive.eval.suites import TRAIN_SEED_LIMIT, suite_scenarios
     from e2edrive.sim.render import Renderer
     from e2edrive.train.config import TrainConfig
@@ -192,17 +212,7 @@ def run_dagger(cfg: OnlineConfig) -> list[dict]:
             cfg.first_seed + r * cfg.episodes_per_round, cfg.first_seed + (r + 1) * cfg.episodes_per_round
         )
         pairs = [(scenarios[k % len(scenarios)], s) for k, s in enumerate(seeds)]
-        with Recorder(data, rig, creation={"command": "dagger", "round": r}) as rec:
-            driver = DaggerDriver(policy, rec, renderer, beta, cfg, gen)
-            results = run_closed_loop(
-                driver,
-                pairs,
-                min(cfg.num_envs, len(pairs)),
-                cfg.device,
-                rig,
-                desc=f"dagger round {r} (beta {beta:.2f})",
-                max_steps=cfg.max_episode_steps,
-            )
+        stats, results = rollout_round(policy, data, pairs, beta, cfg, rig, renderer, gen, round_=r)
         tcfg = TrainConfig(
             data=str(data),
             out=str(run),
@@ -223,7 +233,7 @@ def run_dagger(cfg: OnlineConfig) -> list[dict]:
         row = {
             "round": r,
             "beta": beta,
-            **driver.stats,
+            **stats,
             "step": state.step,
             "driving_score": sum(x.driving_score for x in results) / len(results),
         }

@@ -117,6 +117,7 @@ class Actors:
     d_home: torch.Tensor  # idle centre
     psi_home: torch.Tensor
     crashed: torch.Tensor  # bool
+    braking: torch.Tensor  # bool, brake lights lit: decelerating harder than BRAKE_LIGHT_DECEL or held
 
     def select(self, mask: torch.Tensor, other: Actors) -> Actors:
         """Per-environment select: other where mask (B,) is True, self elsewhere."""
@@ -130,8 +131,23 @@ class Actors:
 
 # ActorSpec scalars copied one to one into (B, n_max) columns
 _SPEC_SCALARS = (
-    "s", "d", "psi", "speed", "direction", "max_decel", "lc_gap", "lc_d", "lc_time", "spin_time",
-    "spin_dir", "vs", "vd", "start_delay", "trigger_s", "d_end", "idle_amp",
+    "s",
+    "d",
+    "psi",
+    "speed",
+    "direction",
+    "max_decel",
+    "lc_gap",
+    "lc_d",
+    "lc_time",
+    "spin_time",
+    "spin_dir",
+    "vs",
+    "vd",
+    "start_delay",
+    "trigger_s",
+    "d_end",
+    "idle_amp",
 )
 
 
@@ -211,6 +227,7 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
         d_home=t["d"].clone(),
         psi_home=t["psi"].clone(),
         crashed=torch.zeros_like(t["valid"]),
+        braking=torch.zeros_like(t["valid"]),
     )
 
 

@@ -23,6 +23,8 @@ from e2edrive.sim.map.features import BARRIER_SPACING
 from e2edrive.sim.map.spec import STOP_LINE_SETBACK
 from e2edrive.sim.traffic import idm_accel
 
+BRAKE_LIGHT_DECEL = 0.5  # m/s^2: deceleration beyond engine drag means the brake pedal is pressed
+
 
 def _slot_get(x: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, slot.clamp(min=0)[:, None]).squeeze(1)
@@ -80,6 +82,8 @@ def step_actors(
     acc = idm_accel(a.speed, scheduled_speed(a, t), gap, v_l)
     acc = torch.maximum(acc, -a.max_decel)
     ds, v_new = travel(a.speed, acc, dt)
+    # brake lights: on while the driver brakes (also holding the car at a standstill) or skids
+    braking = vehicle & ((acc < -BRAKE_LIGHT_DECEL) | a.spinning)
 
     gap_to_ego = (a.s - a.size[..., 0] / 2) - ego.front_s[:, None]
     start_lc = kin_vehicle & torch.isinf(a.lc_t0) & (gap_to_ego >= 0) & (gap_to_ego <= a.lc_gap)
@@ -145,6 +149,7 @@ def step_actors(
         lc_d0=lc_d0,
         trigger_t=trigger_t,
         walk_done=walk_done,
+        braking=braking,
     )
 
     # --- the spin-out car: hand over to the rigid body at its spin time, then follow the physics.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from e2edrive.core.constants import ObjectClass, Semantic
+from e2edrive.core.constants import LightState, ObjectClass, Semantic
 from e2edrive.core.geometry import to_local_points, wrap_angle
 from e2edrive.sim.scene import Scene
 
@@ -70,7 +70,8 @@ class SolidBoxes:
     look:     (B, K) long, `Look`
     semantic: (B, K) long, core.constants.Semantic
     color:    (B, K, 3) float in [0, 1], albedo
-    light_state: (B, K) long LightState for housings (NONE elsewhere)
+    light_state: (B, K) long LightState for housings; for objects RED while a vehicle's brake lights
+              are lit; NONE elsewhere
     valid:    (B, K) bool
     num_objects: N_obj, the first entries mirror Scene.obj_* one to one
     """
@@ -156,6 +157,7 @@ def scene_boxes(scene: Scene) -> SolidBoxes:
         return (torch.tensor(rgb, dtype=f32, device=dev) / 255.0).expand(B, n, 3)
 
     zeros2 = torch.zeros(B, M + 2 * T, 2, device=dev)
+    brake = const(N, 0) if scene.obj_braking is None else scene.obj_braking.long() * int(LightState.RED)
     return SolidBoxes(
         center=torch.cat([o_center, b_center, l_center, l_center], 1),
         yaw=torch.cat([o_yaw, b_yaw, l_yaw, l_yaw], 1),
@@ -166,7 +168,7 @@ def scene_boxes(scene: Scene) -> SolidBoxes:
         look=torch.cat([o_look, const(M, Look.BARRIER), const(T, Look.HOUSING), const(T, Look.POLE)], 1),
         semantic=torch.cat([o_sem, const(M, Semantic.BARRIER), const(2 * T, Semantic.TRAFFIC_LIGHT)], 1),
         color=torch.cat([o_color, color(M, BARRIER_COLOR), color(T, HOUSING_COLOR), color(T, POLE_COLOR)], 1),
-        light_state=torch.cat([const(N + M, 0), scene.light_state.long(), const(T, 0)], 1),
+        light_state=torch.cat([brake, const(M, 0), scene.light_state.long(), const(T, 0)], 1),
         valid=torch.cat([o_valid, b_valid, scene.light_valid, scene.light_valid & (p_z1 > 0)], 1),
         num_objects=N,
     )

@@ -80,6 +80,7 @@ def box_albedo(
         palette.append(rgb)
         paint_id = torch.where(mask, len(palette) - 1, paint_id)
 
+    emissive = torch.zeros_like(side)  # lit lamps: brake lights, traffic lights
     if Look.VEHICLE in present:
         veh = look == Look.VEHICLE
         along = torch.where(hit.face == 1, hit.lx.abs() < 0.8 * hx, hit.ly.abs() < 0.85 * hy)
@@ -88,6 +89,13 @@ def box_albedo(
         lamps = veh & (hit.face == 0) & (hit.zr > 0.38) & (hit.zr < 0.52) & (hit.ly.abs() > 0.55 * hy)
         paint(lamps & (hit.sign > 0), (0.95, 0.95, 0.85))  # headlights
         paint(lamps & (hit.sign < 0), (0.75, 0.04, 0.04))  # tail lights
+        # brake lights (light_state RED on a vehicle): the tail lamps and a centre high-mount stop
+        # lamp, lit (emissive) so a braking car ahead reads in one frame, as it does on the road
+        rear = veh & (hit.face == 0) & (hit.sign < 0) & (light_state == LightState.RED)
+        high = (hit.zr > 0.80) & (hit.zr < 0.88) & (hit.ly.abs() < 0.25 * hy)
+        brake = rear & ((hit.zr > 0.38) & (hit.zr < 0.52) & (hit.ly.abs() > 0.55 * hy) | high)
+        paint(brake, _LAMP_LIT[LightState.RED])
+        emissive = emissive | brake
 
     if Look.PEDESTRIAN in present:
         ped = look == Look.PEDESTRIAN
@@ -118,7 +126,6 @@ def box_albedo(
         gain = 1 + term if gain is None else gain + term
 
     # Traffic-light housing: lamps on the +length face (the one facing light_yaw).
-    emissive = torch.zeros_like(side)
     if Look.HOUSING in present:
         front = (look == Look.HOUSING) & (hit.face == 0) & (hit.sign > 0) & (hit.ly.abs() < LAMP_HALF)
         for state, dz in zip(
