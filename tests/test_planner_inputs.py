@@ -27,10 +27,10 @@ def _out(model, obs):
         return model(obs)
 
 
-def test_previous_controls_are_not_read_by_default(clip):
-    """accel and steer (the last controls) are hidden from the planner; speed is read."""
+def test_previous_controls_can_be_hidden(clip):
+    """ego_inputs=(speed, yaw_rate): accel and steer (the last controls) are not read; speed is."""
     torch.manual_seed(0)
-    model = DrivingModel(make_config("tiny"))
+    model = DrivingModel(replace(make_config("tiny"), ego_inputs=("speed", "yaw_rate")))
     ref = _out(model, clip.obs)
     other = replace(clip.obs, accel=clip.obs.accel + 2.5, steer=clip.obs.steer - 0.3)
     assert torch.equal(_out(model, other).action, ref.action)
@@ -38,9 +38,9 @@ def test_previous_controls_are_not_read_by_default(clip):
     assert not torch.allclose(_out(model, faster).action, ref.action)
 
 
-def test_every_ego_field_can_be_read(clip):
+def test_every_ego_field_is_read_by_default(clip):
     torch.manual_seed(0)
-    model = DrivingModel(replace(make_config("tiny"), ego_inputs=("speed", "accel", "yaw_rate", "steer")))
+    model = DrivingModel(make_config("tiny"))
     ref = _out(model, clip.obs)
     other = replace(clip.obs, accel=clip.obs.accel + 2.5)
     assert not torch.allclose(_out(model, other).action, ref.action)
@@ -87,3 +87,26 @@ def test_event_weighting_worked_example():
     flat = driving_loss(out, labels, DrivingLossWeights(plan=1.0, action=1.0, speed=1.0, event=0.0))
     assert flat["plan"].item() == pytest.approx(1.5, rel=1e-5)
     assert flat["speed"].item() == pytest.approx(1.5, rel=1e-5)
+
+
+def test_forward_camera_read(clip):
+    """The planner reads front_main's feature map directly; a camera marked invalid adds nothing."""
+    torch.manual_seed(0)
+    model = DrivingModel(make_config("tiny"))
+    out = model(clip.obs)
+    out.action.abs().sum().backward()
+    assert model.camera_read[-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="planner_cameras"):
+        replace(make_config("tiny"), planner_cameras=("roof",))
+    off = DrivingModel(replace(make_config("tiny"), planner_cameras=()))
+    assert off.camera_read is None and off(clip.obs).action.shape == (2, 2)
+    # front_main dead: its read is zeroed, so changing its pixels changes the plan only via the BEV,
+    # where an invalid camera is masked too: the action does not move at all
+    front = model.config.rig.names.index("front_main")
+    valid = clip.obs.camera_valid.clone()
+    valid[:, :, front] = False
+    images = clip.obs.images.clone()
+    images[:, :, front] = 255 - images[:, :, front]
+    a = _out(model, replace(clip.obs, camera_valid=valid)).action
+    b = _out(model, replace(clip.obs, camera_valid=valid, images=images)).action
+    assert torch.allclose(a, b, atol=1e-6)

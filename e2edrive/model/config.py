@@ -92,16 +92,21 @@ class DrivingConfig:
     """transformer decoder layers of the planner"""
     planner_summary: int = 16
     """channels of the planner's position-specific BEV read (conv stride 2, flatten, linear); 0: off"""
+    planner_cameras: tuple[str, ...] = ("front_main",)
+    """cameras whose feature maps the planner also reads directly, position by position (1x1 conv
+    to 8 channels, flatten, linear): how big and where the car ahead is in the image is a depth cue
+    the BEV lift (geometry only) blurs at 64 x 128; () turns it off"""
     planner_light: bool = True
     """the traffic-light head's probabilities condition the planner's goal (perception feeding
     planning, as in UniAD); gradients of the driving loss reach the light head through them"""
     reason_hidden: int = 64
     """hidden size of the explanation GRU"""
-    ego_inputs: tuple[str, ...] = ("speed", "yaw_rate")
-    """ego-status fields the planner reads, of planner.EGO_NAMES (speed, accel, yaw_rate, steer).
-    The previous controls (accel, steer) are left out by default: they predict the next control so
-    well that an imitator copies them and reacts late (the "copycat" problem of behaviour cloning,
-    Wen et al. 2020); measured here, see BENCHMARKS.md"""
+    ego_inputs: tuple[str, ...] = ("speed", "accel", "yaw_rate", "steer")
+    """ego-status fields the planner reads, of planner.EGO_NAMES. Leaving out the previous controls
+    (accel, steer) is the classic remedy for the "copycat" problem of behaviour cloning (Wen et al.
+    2020), but our expert has a reaction lag (its next acceleration depends on its last), so the
+    last acceleration is real information: without it the quickstart policy scored lower
+    (BENCHMARKS.md, "what we tried"). ("speed", "yaw_rate") hides them"""
     camera_dropout: float = 0.0
     """training only: probability that a camera frame is dropped from the BEV attention (robustness
     to a failed camera); dropped cameras are treated exactly like camera_valid=False"""
@@ -118,6 +123,10 @@ class DrivingConfig:
         self.widths, self.depths = tuple(self.widths), tuple(self.depths)
         self.bev_heights = tuple(float(h) for h in self.bev_heights)
         self.ego_inputs = tuple(self.ego_inputs)
+        self.planner_cameras = tuple(self.planner_cameras)
+        missing = [n for n in self.planner_cameras if n not in self.rig.names]
+        if missing:
+            raise ValueError(f"planner_cameras {missing} are not in the rig {list(self.rig.names)}")
         from e2edrive.model.planner import EGO_NAMES
 
         unknown = [n for n in self.ego_inputs if n not in EGO_NAMES]

@@ -82,7 +82,22 @@ class DrivingModel(DrivingPolicy):
             (grid.nx, grid.ny),
             cfg.planner_summary,
             NUM_LIGHT_STATES if cfg.planner_light else 0,
+            bool(cfg.planner_cameras),
         )
+        self.camera_read = None
+        if cfg.planner_cameras:
+            self.register_buffer(
+                "read_cameras",
+                torch.tensor([rig.names.index(n) for n in cfg.planner_cameras]),
+                persistent=False,
+            )
+            h, w = self.feat_hw
+            self.camera_read = nn.Sequential(
+                nn.Conv2d(C, 8, 1),
+                nn.ReLU(inplace=True),
+                nn.Flatten(),
+                nn.Linear(8 * h * w, C),
+            )
         self.reason = ReasonHead(C, cfg.reason_hidden)
         self.register_buffer("sentences", sentence_table(), persistent=False)  # (NUM_REASONS, L)
         self.validate_inputs = True  # checks sync with the host once per call; benchmarks may turn them off
@@ -119,7 +134,14 @@ class DrivingModel(DrivingPolicy):
         bev_map = memory.transpose(1, 2).reshape(fused.shape)  # (B, C, X, Y) with the occupancy
         light = self.light(feats, camera_valid, fused)  # (B, NUM_LIGHT_STATES) logits
         extra = light.softmax(-1) if self.config.planner_light else None
-        plan, speed, action, context = self.planner(memory, pos, nav_ego, bev_map, extra)
+        cam = None
+        if self.camera_read is not None:
+            sel = feats.index_select(1, self.read_cameras)  # (B, K, C, h, w)
+            valid = camera_valid.index_select(1, self.read_cameras).to(sel.dtype)  # (B, K)
+            K = sel.shape[1]
+            cam = self.camera_read(sel.flatten(0, 1)).view(-1, K, sel.shape[2])  # (B, K, C)
+            cam = torch.relu((cam * valid.unsqueeze(-1)).sum(1))  # (B, C); a failed camera adds nothing
+        plan, speed, action, context = self.planner(memory, pos, nav_ego, bev_map, extra, cam)
         reason, sentence, reason_ctx = self.reason(context)
         return DrivingOutput(
             action=action,

@@ -73,6 +73,7 @@ class Planner(nn.Module):
         bev_hw: tuple[int, int] | None = None,
         summary_channels: int = 0,
         extra_features: int = 0,
+        camera_read: bool = False,
     ):
         super().__init__()
         self.extra_features = extra_features  # perception outputs the goal also reads (light state)
@@ -110,7 +111,7 @@ class Planner(nn.Module):
         )
         self.norm = nn.LayerNorm(channels)
         self.out = nn.Sequential(
-            nn.Linear((2 if summary_channels <= 0 else 3) * channels, 2 * channels),
+            nn.Linear((2 + (summary_channels > 0) + camera_read) * channels, 2 * channels),
             nn.ReLU(inplace=True),
             nn.Linear(2 * channels, PLAN_STEPS * 3 + 1 + 2),
         )
@@ -123,9 +124,11 @@ class Planner(nn.Module):
         nav_ego: torch.Tensor,
         bev: torch.Tensor | None = None,
         extra: torch.Tensor | None = None,
+        camera_context: torch.Tensor | None = None,
     ):
         """bev (B, C, X, Y): the BEV map the tokens were flattened from (needed with a summary path);
-        extra (B, extra_features): perception outputs conditioning the goal (e.g. light probabilities)."""
+        extra (B, extra_features): perception outputs conditioning the goal (e.g. light probabilities);
+        camera_context (B, C): a direct read of the forward cameras' features (with camera_read)."""
         B = bev_tokens.shape[0]
         inputs = nav_ego * self.input_mask
         if self.extra_features:
@@ -143,6 +146,8 @@ class Planner(nn.Module):
             if bev is None:
                 raise ValueError("this planner reads the BEV map: pass bev (B, C, X, Y)")
             parts.append(self.summary(bev))
+        if camera_context is not None:
+            parts.append(camera_context)
         raw = self.out(torch.cat(parts, -1))
         steps = raw[:, : PLAN_STEPS * 3].view(B, PLAN_STEPS, 3) * self.step_scale
         plan = steps.cumsum(1)  # (B, PLAN_STEPS, 3) poses as summed increments: smooth by construction
