@@ -41,6 +41,9 @@ class OnlineConfig:
     """run directory: data/ (aggregated dataset), run/ (trainer checkpoint), dagger_log.jsonl"""
     init: str | None = None
     """checkpoint to start from (a run directory); default: a fresh network"""
+    data: str | None = None
+    """dataset the rounds aggregate into (D <- D u D_i), e.g. the expert data --init was trained
+    on; it grows in place. Default: OUT/data, starting empty"""
     model: str = "driving"
     """network to train: driving | dave2 | ego_mlp"""
     preset: str = "tiny"
@@ -198,7 +201,7 @@ def run_dagger(cfg: OnlineConfig) -> list[dict]:
             f"DAgger seeds [{cfg.first_seed}, {last_seed}) leave the training range [0, {TRAIN_SEED_LIMIT})"
         )
     out = Path(cfg.out)
-    data, run = out / "data", out / "run"
+    data, run = (Path(cfg.data) if cfg.data else out / "data"), out / "run"
     rig = make_rig()
     policy = (
         load_policy(cfg.init, rig=rig, device=cfg.device) if cfg.init else build_model(cfg.model, cfg.preset)
