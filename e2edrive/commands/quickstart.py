@@ -193,7 +193,11 @@ def _collect(args, t0, out, stage, path, scenarios, first_seed, n, noise, noise_
         import shutil
 
         shutil.rmtree(path)
-    _say(t0, f"{stage}: {len(scenarios)} scenarios x {n} seeds from {first_seed} (noise {noise} rad)")
+    _say(
+        t0,
+        f"{stage}: {len(scenarios)} scenarios x {n} seeds from {first_seed} (DART noise: steer "
+        f"{noise} rad, accel {noise_accel} m/s2)",
+    )
     summary = collect(
         CollectConfig(
             out=str(path),
