@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from e2edrive.core.constants import LABEL_GRID, BevGrid
 from e2edrive.core.rig import CameraRig, make_rig
 from e2edrive.model.base import DrivingLossWeights
+from e2edrive.model.planner import EGO_NAMES
 
 
 @dataclass
@@ -127,8 +128,6 @@ class DrivingConfig:
         missing = [n for n in self.planner_cameras if n not in self.rig.names]
         if missing:
             raise ValueError(f"planner_cameras {missing} are not in the rig {list(self.rig.names)}")
-        from e2edrive.model.planner import EGO_NAMES
-
         unknown = [n for n in self.ego_inputs if n not in EGO_NAMES]
         if unknown:
             raise ValueError(f"ego_inputs {unknown} unknown; choose from {EGO_NAMES}")

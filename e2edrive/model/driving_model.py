@@ -127,11 +127,9 @@ class DrivingModel(DrivingPolicy):
     ) -> DrivingOutput:
         """fused BEV (B, C, X, Y), last-frame camera features (B, N, C, h, w) -> every head's output."""
         p = self.heads(fused)
-        tokens = fused.flatten(2).transpose(1, 2)  # (B, Q, C)
-        occ = self.occ_embed(torch.sigmoid(p.occupancy)).flatten(2).transpose(1, 2)  # (B, Q, C)
+        bev_map = fused + self.occ_embed(torch.sigmoid(p.occupancy))  # (B, C, X, Y) with the occupancy
+        memory = bev_map.flatten(2).transpose(1, 2)  # (B, Q, C) tokens
         pos = self.bev.pos(self.bev.cell_xy).unsqueeze(0)  # (1, Q, C)
-        memory = tokens + occ  # (B, Q, C)
-        bev_map = memory.transpose(1, 2).reshape(fused.shape)  # (B, C, X, Y) with the occupancy
         light = self.light(feats, camera_valid, fused)  # (B, NUM_LIGHT_STATES) logits
         extra = light.softmax(-1) if self.config.planner_light else None
         cam = None

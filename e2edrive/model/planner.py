@@ -1,6 +1,8 @@
-"""Planner: learned plan queries, conditioned on the navigation goal and the ego status, attend to
-the BEV (temporal features plus the occupancy the heads predict) and decode 10 waypoints at 5 Hz,
-a target speed and the two controls, bounded to the actuator range.
+"""Planner: learned plan queries, conditioned on the navigation goal, the ego status and
+perception outputs (the light head's probabilities), attend to the BEV (temporal features plus the
+occupancy the heads predict) and decode 10 waypoints at 5 Hz, a target speed and the two controls,
+bounded to the actuator range. Beside the attention, the decoder reads the BEV position by
+position (`summary`) and, when given, a direct read of forward cameras (`camera_context`).
 """
 
 from __future__ import annotations

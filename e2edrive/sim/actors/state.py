@@ -191,43 +191,20 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     t = {k: torch.as_tensor(v, device=device) for k, v in cols.items()}
     zeros = torch.zeros(B, n_max, device=device)
     vehicle = t["behavior"] == int(Behavior.VEHICLE)
+    false = torch.zeros_like(t["valid"])
     return Actors(
-        valid=t["valid"],
-        cls=t["cls"],
-        behavior=t["behavior"],
-        size=t["size"],
-        color=t["color"],
-        s=t["s"],
-        d=t["d"],
-        psi=t["psi"],
-        speed=t["speed"],
+        **t,  # every packed column is the field of the same name
         s_dot=torch.where(vehicle, t["speed"] * t["direction"], zeros),
         d_dot=zeros.clone(),
-        direction=t["direction"],
-        sched_t=t["sched_t"],
-        sched_v=t["sched_v"],
-        max_decel=t["max_decel"],
-        lc_gap=t["lc_gap"],
-        lc_d=t["lc_d"],
-        lc_time=t["lc_time"],
         lc_t0=torch.full_like(zeros, float("inf")),
         lc_d0=t["d"].clone(),
-        spin_time=t["spin_time"],
-        spin_dir=t["spin_dir"],
-        spinning=torch.zeros_like(t["valid"]),
-        vs=t["vs"],
-        vd=t["vd"],
-        start_delay=t["start_delay"],
-        trigger_s=t["trigger_s"],
+        spinning=false,
         trigger_t=torch.full_like(zeros, float("inf")),
-        d_end=t["d_end"],
-        walk_done=torch.zeros_like(t["valid"]),
-        idle_amp=t["idle_amp"],
-        idle_phase=t["idle_phase"],
+        walk_done=false.clone(),
         d_home=t["d"].clone(),
         psi_home=t["psi"].clone(),
-        crashed=torch.zeros_like(t["valid"]),
-        braking=torch.zeros_like(t["valid"]),
+        crashed=false.clone(),
+        braking=false.clone(),
     )
 
 

@@ -93,7 +93,7 @@ def box_albedo(
         # lamp, lit (emissive) so a braking car ahead reads in one frame, as it does on the road
         rear = veh & (hit.face == 0) & (hit.sign < 0) & (light_state == LightState.RED)
         high = (hit.zr > 0.80) & (hit.zr < 0.88) & (hit.ly.abs() < 0.25 * hy)
-        brake = rear & ((hit.zr > 0.38) & (hit.zr < 0.52) & (hit.ly.abs() > 0.55 * hy) | high)
+        brake = rear & (lamps | high)
         paint(brake, _LAMP_LIT[LightState.RED])
         emissive = emissive | brake
 
