@@ -228,7 +228,8 @@ class _TimeBudget:
 
     def __init__(self, minutes: float, max_total: int, d: ddp.Dist):
         self.limit, self.max_total, self.d = 60 * minutes, max_total, d
-        self.t0 = self.t_last = time.perf_counter()
+        self.t0 = time.perf_counter()
+        self.elapsed_last = 0.0
         self.runs = self.runs_last = 0
 
     def update(self, schedule: int, step: int) -> tuple[int, bool]:
@@ -236,17 +237,19 @@ class _TimeBudget:
         self.runs += 1
         if self.runs % 10:
             return schedule, False
-        # ranks agree on the clock (mean), so they stop at the same step
-        now = float(
+        # ranks agree on the elapsed time (mean of each one's own clock: clocks of different nodes
+        # have different origins), so they stop at the same step
+        elapsed = float(
             ddp.all_reduce_mean(
-                torch.tensor([time.perf_counter()], dtype=torch.float64, device=self.d.device), self.d
+                torch.tensor([time.perf_counter() - self.t0], dtype=torch.float64, device=self.d.device),
+                self.d,
             )
         )
-        if now - self.t0 > self.limit:
+        if elapsed > self.limit:
             return schedule, True
-        rate = (self.runs - self.runs_last) / max(1e-6, now - self.t_last)  # steps/s, recent
-        self.t_last, self.runs_last = now, self.runs
-        return min(self.max_total, step + max(1, int((self.limit - (now - self.t0)) * rate))), False
+        rate = (self.runs - self.runs_last) / max(1e-6, elapsed - self.elapsed_last)  # steps/s, recent
+        self.elapsed_last, self.runs_last = elapsed, self.runs
+        return min(self.max_total, step + max(1, int((self.limit - elapsed) * rate))), False
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
