@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "train": "imitation training of a driving network",
     "dagger": "online imitation / DAgger from the simulator, with expert takeovers recorded",
     "eval": "closed-loop evaluation of a checkpoint or a named driver on a suite",
+    "replay": "re-drive a checkpoint on a failure bank: fixed / still failing / regressed / stale",
     "export": "export a checkpoint to ONNX",
     "quickstart": "collect, train the tiny preset, evaluate closed loop, write the report",
 }

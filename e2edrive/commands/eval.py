@@ -44,6 +44,10 @@ class EvalArgs:
     """cpu | cuda"""
     progress: bool = True
     """progress bar on stderr"""
+    bank: str | None = None
+    """append every failed episode to this failure bank directory (replay it with `e2edrive replay`)"""
+    bank_passed: bool = False
+    """with --bank, also bank the passed episodes, as a regression set"""
 
 
 def main(argv: list[str]) -> int:
@@ -68,6 +72,8 @@ def _run(args: EvalArgs) -> int:
     scenarios = suite_scenarios(args.suite)
     seeds = parse_seed_range(args.seeds)
     driver_name = args.driver
+    if args.bank_passed and args.bank is None:
+        raise ValueError("--bank-passed needs --bank DIR")
     if driver_name == "checkpoint" and args.checkpoint is None:
         raise ValueError("give --checkpoint RUN, or --driver NAME for a driver without weights")
     if args.checkpoint is not None:
@@ -91,6 +97,11 @@ def _run(args: EvalArgs) -> int:
         args.progress,
         open_loop,
     )
+    if args.bank is not None:
+        from e2edrive.data.failure_bank import bank_results
+
+        n = bank_results(args.bank, ev.results, args.checkpoint, driver_name, args.bank_passed)
+        print(f"banked {n} episodes in {args.bank}", file=sys.stderr)
     if args.report:
         path = write_report(args.report, [ev], title=f"e2edrive eval: {driver.name} on {args.suite}")
         print(f"report: {path}", file=sys.stderr)
