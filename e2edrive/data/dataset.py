@@ -35,8 +35,10 @@ from e2edrive.data.format import (
     INDEX_DIR,
     MANIFEST_KEY,
     TMP_PREFIX,
+    TRIGGERS_KEY,
     CorruptShardError,
     DatasetFormatError,
+    conform_index,
     read_meta,
 )
 from e2edrive.data.shards import EpisodeShard
@@ -51,23 +53,27 @@ _NAV_ARRAYS = {
 _LABEL_ARRAYS = tuple(f.name for f in fields(Labels))
 
 
+def index_parts(root: str | os.PathLike) -> list[Path]:
+    """The committed index parts of a dataset, in episode order."""
+    index = Path(root) / INDEX_DIR
+    if not index.is_dir():
+        return []
+    return sorted(p for p in index.glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
+
+
 def read_index(
     root: str | os.PathLike, skip_unreadable: bool = False
 ) -> tuple[pa.Table, dict[int, dict], dict[int, dict]]:
-    """All committed episodes' index rows (one table), their shard manifests and their episode info
-    (both by episode id)."""
+    """All committed episodes' index rows (one table, format.index_schema: columns a part lacks
+    are filled with their defaults), their shard manifests and their episode info (by episode id)."""
     root = Path(root)
-    parts = (
-        sorted(p for p in (root / INDEX_DIR).glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
-        if (root / INDEX_DIR).is_dir()
-        else []
-    )
     tables, manifests, infos = [], {}, {}
-    for p in parts:
+    for p in index_parts(root):
         try:
             table = pq.ParquetFile(p).read()  # 3x faster than pq.read_table per small file
             manifest = json.loads(table.schema.metadata[MANIFEST_KEY])
             info = json.loads(table.schema.metadata.get(EPISODE_INFO_KEY, b"{}"))
+            table = conform_index(table)
         except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as e:
             if not skip_unreadable:
                 raise DatasetFormatError(f"index part {p} is unreadable: {e}") from None
@@ -81,12 +87,40 @@ def read_index(
     return pa.concat_tables(tables), manifests, infos
 
 
+def read_trigger_versions(root: str | os.PathLike) -> dict[int, dict[str, int]]:
+    """Episode id -> {trigger name: version} recorded with its index part (none for older parts)."""
+    out = {}
+    for p in index_parts(root):
+        meta = pq.read_schema(p).metadata or {}
+        if TRIGGERS_KEY in meta:
+            out[int(p.stem)] = json.loads(meta[TRIGGERS_KEY])
+    return out
+
+
+def frame_ranges_mask(
+    episode: np.ndarray, t: np.ndarray, clips: Iterable[tuple[int, int, int]]
+) -> np.ndarray:
+    """(N,) bool: frame (episode[k], t[k]) lies in some clip (episode, start_t, end_t), ends included."""
+    c = np.array(list(clips), np.int64).reshape(-1, 3)  # (K, 3)
+    if len(c) == 0:
+        return np.zeros(len(t), bool)
+    span = int(max(t.max(initial=0), c[:, 2].max())) + 1  # one key per (episode, t): episode * span + t
+    starts, ends = c[:, 0] * span + c[:, 1], c[:, 0] * span + c[:, 2]
+    order = np.argsort(starts, kind="stable")
+    starts, reach = starts[order], np.maximum.accumulate(ends[order])  # reach: furthest end so far
+    key = episode.astype(np.int64) * span + t
+    k = np.searchsorted(starts, key, side="right") - 1  # last clip starting at or before the frame
+    return (k >= 0) & (key <= reach[np.maximum(k, 0)])
+
+
 class DrivingDataset(Dataset):
     """Clips of `history` frames from a dataset directory.
 
     history:   T, frames per clip (the last one is labelled)
     stride:    steps between clip frames (stride 2 at dt 0.1 s gives 0.2 s spacing)
     seeds / episodes / scenarios: keep only matching frames (train/val splits by seed)
+    clips:     keep only frames inside these (episode, start_t, end_t) ranges, ends included (a
+               mined manifest); an episode the dataset lacks is an error naming it
     verify:    check each episode's checksums on first read (once per process)
     skip_corrupt: verify every episode now and drop the corrupt ones (listed in `.corrupt`) instead
                of raising when they are read
@@ -100,6 +134,7 @@ class DrivingDataset(Dataset):
         seeds: Iterable[int] | None = None,
         episodes: Iterable[int] | None = None,
         scenarios: Iterable[str] | None = None,
+        clips: Iterable[tuple[int, int, int]] | None = None,
         verify: bool = True,
         skip_corrupt: bool = False,
         max_open_episodes: int = 32,
@@ -126,6 +161,14 @@ class DrivingDataset(Dataset):
                     f"skipping {len(self.corrupt)} corrupt episodes: " + "; ".join(self.corrupt.values()),
                     stacklevel=2,
                 )
+        if clips is not None:
+            clips = [tuple(int(v) for v in c) for c in clips]
+            missing = sorted({c[0] for c in clips} - set(self.manifests))
+            if missing:
+                raise DatasetFormatError(
+                    f"episode {missing[0]} is not in {self.root} ({len(missing)} missing)"
+                )
+            table = table.filter(frame_ranges_mask(table["episode"].to_numpy(), table["t"].to_numpy(), clips))
         table = self._filter(table, seeds, episodes, scenarios)
         self.index = table  # pyarrow.Table, one row per frame: the data engine queries it
         self._episode = table["episode"].to_numpy()

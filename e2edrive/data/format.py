@@ -34,6 +34,7 @@ LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"  # in-progress files and directories; readers never look at them
 MANIFEST_KEY = b"e2edrive.manifest"  # Parquet schema-metadata key of an episode's shard manifest
 EPISODE_INFO_KEY = b"e2edrive.episode"  # and of its episode-level results (JSON, e.g. EpisodeResult)
+TRIGGERS_KEY = b"e2edrive.triggers"  # and of the versions of the triggers its `flags` name (JSON)
 SHARD_SUFFIX = ".shard"
 CHECKSUM = "sha256"  # hashlib; 1.3 GB/s with the SHA extensions of current x86/ARM CPUs (blake2b: 0.7)
 
@@ -99,6 +100,28 @@ ARRAYS: tuple[ArraySpec, ...] = (
     ArraySpec("action", "extra", "action", "float32"),  # (2,) executed [steer, accel]
 )
 ARRAY_BY_NAME = {a.name: a for a in ARRAYS}
+
+# Data-engine columns of the index, one per scalar field of data.triggers.StepRecord (same names),
+# with the value a frame recorded without that information gets. They were added to version 1 after
+# its first datasets: a column is only ever added, so an older reader still reads a newer dataset
+# correctly (it ignores them), and this reader fills them in parts that lack them (`conform_index`).
+NAN, INF = float("nan"), float("inf")
+RECORD_COLUMNS: dict[str, tuple[pa.DataType, object]] = {
+    "ttc": (pa.float32(), INF),  # s, time to collision; inf: nothing on a collision course
+    "shadow_steer_diff": (pa.float32(), NAN),  # rad, |acting - shadow|; NaN: no shadow driver
+    "shadow_accel_diff": (pa.float32(), NAN),  # m/s^2
+    "shadow_ade_1s": (pa.float32(), NAN),  # m, mean displacement of the two plans over 1 s
+    "shadow_fde_1s": (pa.float32(), NAN),  # m, displacement at 1 s
+    "shadow_ade_2s": (pa.float32(), NAN),
+    "shadow_fde_2s": (pa.float32(), NAN),
+    "shadow_reason_differs": (pa.bool_(), False),
+    "hazard_dist": (pa.float32(), INF),  # m to the nearest animal, pedestrian or unknown object on the route
+    "traffic_light": (pa.int8(), -1),  # LightState; -1: unknown (a part recorded before the column)
+    "path_blocked": (pa.bool_(), False),  # occupancy head says the planned path is blocked
+    "planner_accel": (pa.float32(), NAN),  # m/s^2, the network's accel; NaN: no network
+    "camera_black": (pa.bool_(), False),
+    "camera_frozen": (pa.bool_(), False),
+}
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504: depth in metres and flow in m/s stay far below
 
 
@@ -165,10 +188,28 @@ def index_schema() -> pa.Schema:
         ("intervention", pa.bool_()),
         ("priority", pa.float32()),
         ("flags", pa.list_(pa.string())),
+    ]
+    cols += [(name, typ) for name, (typ, _) in RECORD_COLUMNS.items()]
+    cols += [
         ("shard", pa.string()),
         ("row", pa.int32()),
     ]
     return pa.schema(cols)
+
+
+def conform_index(table: pa.Table) -> pa.Table:
+    """An index part in the current schema's column order, data-engine columns it lacks (a part
+    recorded before they existed) filled with their defaults, so parts of any age concatenate."""
+    n = table.num_rows
+    cols = []
+    for field in index_schema():
+        if field.name in table.column_names:
+            cols.append(table[field.name])
+        elif field.name in RECORD_COLUMNS:
+            cols.append(pa.array(np.full(n, RECORD_COLUMNS[field.name][1]), field.type))
+        else:
+            raise KeyError(f"index column {field.name!r} is missing")
+    return pa.Table.from_arrays(cols, schema=index_schema().with_metadata(table.schema.metadata))
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:

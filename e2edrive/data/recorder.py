@@ -43,8 +43,10 @@ from e2edrive.data.format import (
     LOCK_FILE,
     MANIFEST_KEY,
     META_FILE,
+    RECORD_COLUMNS,
     SHARD_SUFFIX,
     TMP_PREFIX,
+    TRIGGERS_KEY,
     DatasetFormatError,
     constants_dict,
     episode_name,
@@ -55,6 +57,7 @@ from e2edrive.data.format import (
     write_json_atomic,
 )
 from e2edrive.data.shards import ShardWriter, pack_array, record_dtype, record_layout
+from e2edrive.data.triggers import StepRecord, fire, trigger_versions
 
 # arrays whose per-frame values also go into the index (small: kept in memory until the episode ends)
 _INDEX_ARRAYS = ("ego_pose", "speed", "accel", "steer", "yaw_rate", "action", "expert_action", "reason")
@@ -165,6 +168,7 @@ class Recorder:
         priority: torch.Tensor | None = None,
         flags: Sequence[Sequence[str]] | None = None,
         active: torch.Tensor | None = None,
+        record: StepRecord | None = None,
     ) -> None:
         """Append one frame of every active environment to its current episode.
 
@@ -176,6 +180,9 @@ class Recorder:
         priority:     (B,) float, mining priority (higher = rarer / more useful), default 0
         flags:        B lists of trigger names that fired at this step
         active:       (B,) bool, environments to record (default all)
+        record:       what the triggers read (data.triggers.StepRecord): its scalars become the index's
+                      data-engine columns (format.RECORD_COLUMNS; their defaults without it), and
+                      when flags / priority are not given, triggers.fire(record) gives them
         """
         B = obs.batch_size
         if obs.images.shape[1:] != (self.rig.num_cameras, 3, self.rig.height, self.rig.width):
@@ -196,6 +203,13 @@ class Recorder:
         unknown = set(infractions or {}) - set(INFRACTIONS)
         if unknown:
             raise ValueError(f"unknown infractions {sorted(unknown)}; known: {list(INFRACTIONS)}")
+        if record is not None:
+            if record.ttc.shape != (B,):
+                raise ValueError(f"record has batch {tuple(record.ttc.shape)}, observation has {B}")
+            if flags is None or priority is None:
+                fired, fired_priority = fire(record)
+                flags = fired if flags is None else flags
+                priority = fired_priority if priority is None else priority
         if flags is not None and len(flags) != B:
             raise ValueError(f"flags must hold one list per environment ({B}), got {len(flags)}")
         rows = None if active is None or bool(active.all()) else active.nonzero().flatten()
@@ -246,6 +260,7 @@ class Recorder:
             priority = np.zeros(n_envs, np.float32)
         else:
             priority = _host(priority, rows).astype(np.float32)
+        columns = self._record_columns(record, labels, rows, n_envs)
         for k, i in enumerate(envs):
             if i not in self._writers:
                 tmp = self.root / EPISODES_DIR / f"{TMP_PREFIX}env{i:05d}{SHARD_SUFFIX}"
@@ -257,7 +272,23 @@ class Recorder:
             step["infractions"] = {n: bool(v[k]) for n, v in infr.items()}
             step["intervention"], step["priority"] = bool(intervention[k]), float(priority[k])
             step["flags"] = list(flags[i]) if flags is not None else []
+            step["record"] = {name: v[k] for name, v in columns.items()}
             self._steps[i].append(step)
+
+    @staticmethod
+    def _record_columns(record: StepRecord | None, labels: Labels, rows, n: int) -> dict[str, np.ndarray]:
+        """(n,) values of each data-engine column for the recorded environments. The light comes
+        from the record where it knows it (>= 0), else from the frame's label: always known here."""
+        out = {}
+        for name, (typ, default) in RECORD_COLUMNS.items():
+            dtype = typ.to_pandas_dtype()
+            if record is None:
+                out[name] = np.full(n, default, dtype)
+            else:
+                out[name] = _host(getattr(record, name), rows).astype(dtype)
+        light = _host(labels.traffic_light, rows).astype(np.int8)
+        out["traffic_light"] = np.where(out["traffic_light"] >= 0, out["traffic_light"], light)
+        return out
 
     def pending(self, i: int) -> int:
         """Steps recorded for environment i's current (uncommitted) episode."""
@@ -325,9 +356,15 @@ class Recorder:
         cols["intervention"] = np.array([s["intervention"] for s in steps])
         cols["priority"] = np.array([s["priority"] for s in steps], np.float32)
         cols["flags"] = [s["flags"] for s in steps]
+        for name, (typ, _) in RECORD_COLUMNS.items():
+            cols[name] = np.array([s["record"][name] for s in steps], typ.to_pandas_dtype())
         cols["shard"] = [shard] * T
         cols["row"] = np.arange(T, dtype=np.int32)
-        metadata = {MANIFEST_KEY: json.dumps(manifest).encode(), EPISODE_INFO_KEY: info_json.encode()}
+        metadata = {
+            MANIFEST_KEY: json.dumps(manifest).encode(),
+            EPISODE_INFO_KEY: info_json.encode(),
+            TRIGGERS_KEY: json.dumps(trigger_versions()).encode(),  # what the `flags` names meant
+        }
         schema = index_schema().with_metadata(metadata)
         table = pa.table(cols, schema=schema)
         final = self.root / INDEX_DIR / f"{episode_name(episode)}.parquet"
