@@ -39,29 +39,41 @@ class Args:
     """timed steps"""
     out: str | None = None
     """also write the result as JSON here"""
+    device: str = "cpu"
+    """cpu | cuda"""
+    mode: str = "fp32"
+    """fp32 | bf16 (autocast) | channels_last | bf16_channels_last: the speed options measured side by side"""
 
 
 def measure(args: Args) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build_model(args.model, args.preset)
+    device = torch.device(args.device)
+    model = build_model(args.model, args.preset).to(device)
+    if "channels_last" in args.mode:
+        model = model.to(memory_format=torch.channels_last)
     model.train()
     data = SyntheticClips(args.batch_size, args.history)
-    batch = cat_clips([data[i] for i in range(args.batch_size)])
+    batch = cat_clips([data[i] for i in range(args.batch_size)]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     times = []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        out = model(batch.obs)
-        loss, _ = model.loss(out, batch.labels)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.mode.startswith("bf16")):
+            out = model(batch.obs)
+            loss, _ = model.loss(out, batch.labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
     step_s = statistics.median(times)
     return {
         "model": args.model,
+        "device": args.device,
+        "mode": args.mode,
         "preset": args.preset if args.model == "driving" else None,
         "threads": args.threads,
         "batch_size": args.batch_size,
@@ -76,10 +88,11 @@ def measure(args: Args) -> dict:
 def main() -> None:
     args = tyro.cli(Args, description=__doc__)
     r = measure(args)
-    print("| model | preset | threads | batch x T | params | s/step (median) | samples/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | preset | device | mode | threads | batch x T | params | s/step (median) | samples/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print(
-        f"| {r['model']} | {r['preset'] or '-'} | {r['threads']} | {r['batch_size']} x {r['history']} | "
+        f"| {r['model']} | {r['preset'] or '-'} | {r['device']} | {r['mode']} | {r['threads']} | "
+        f"{r['batch_size']} x {r['history']} | "
         f"{r['params'] / 1e6:.2f} M | {r['step_s_median']:.3f} | {r['samples_per_s']:.1f} |"
     )
     if args.out:
