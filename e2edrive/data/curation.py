@@ -77,11 +77,10 @@ def read_index_columns(root: str | os.PathLike, columns: tuple[str, ...] = REQUI
         missing = [c for c in columns if c not in names]
         if missing:
             raise ValueError(f"index part {p} lacks columns {missing}")
-        t = pq.read_table(p, columns=[c for c in (*columns, *OPTIONAL) if c in names])
+        t = pq.read_table(p, columns=[*columns, *(c for c in OPTIONAL if c in names and c not in columns)])
         for c, default in OPTIONAL.items():
-            if c in columns or c in names:
-                continue
-            t = t.append_column(c, pa.array([default] * t.num_rows))
+            if c not in t.column_names:  # a hand-made or older index without the column
+                t = t.append_column(c, pa.array([default] * t.num_rows))
         tables.append(t.select([*columns, *(c for c in OPTIONAL if c not in columns)]))
     table = pa.concat_tables(tables, promote_options="permissive")
     return table.sort_by([("episode", "ascending"), ("t", "ascending")])
@@ -136,16 +135,15 @@ def build_candidates(table: pa.Table) -> list[Candidate]:
             rows = slice(s + a, s + b + 1)
             pick = s + np.linspace(a, b, SIGNATURE_FRAMES).round().astype(int)  # (16,)
             tag = "+".join(trig) if trig else (scenario[s] or "nominal")
-            calm = np.all(np.abs(values[rows, 2]) <= TRIVIAL_ACCEL) and np.all(
-                np.abs(values[rows, 3]) < TRIVIAL_STEER
+            expert_accel, expert_steer = values[rows, 2], values[rows, 3]  # (frames,) each
+            calm = bool(
+                np.all(np.abs(expert_accel) <= TRIVIAL_ACCEL) and np.all(np.abs(expert_steer) < TRIVIAL_STEER)
             )
             clip = ClipRef(
                 int(episode[s]), int(t[s + a]), int(t[s + b]), tag, round(float(priority[rows].max()), 6)
             )
             out.append(
-                Candidate(
-                    clip, scenario[s] or "", bool(trig), bool(calm and not trig), values[pick], reason[pick]
-                )
+                Candidate(clip, scenario[s] or "", bool(trig), calm and not trig, values[pick], reason[pick])
             )
     return out
 
