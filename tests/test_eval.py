@@ -53,17 +53,13 @@ class _Obs:
 def test_constant_velocity_holds_speed_and_yaw_rate():
     d = ConstantVelocityDriver(keep_yaw_rate=False)
     d.reset(2, torch.device("cpu"))
-    a, _, _ = d.act(
-        None, _Obs(torch.tensor([10.0, 5.0]), torch.tensor([0.1, 0.0]), torch.tensor([True, True]))
-    )
+    a, _, _ = d.act(_Obs(torch.tensor([10.0, 5.0]), torch.tensor([0.1, 0.0]), torch.tensor([True, True])))
     assert torch.equal(a.steer, torch.zeros(2)) and torch.allclose(a.accel, torch.zeros(2))
-    a, _, _ = d.act(
-        None, _Obs(torch.tensor([9.0, 5.5]), torch.tensor([0.1, 0.0]), torch.tensor([False, False]))
-    )
+    a, _, _ = d.act(_Obs(torch.tensor([9.0, 5.5]), torch.tensor([0.1, 0.0]), torch.tensor([False, False])))
     assert torch.allclose(a.accel, torch.tensor([1.0, -0.5]))  # back to the speed it started with
     turn = ConstantVelocityDriver(keep_yaw_rate=True)
     turn.reset(1, torch.device("cpu"))
-    a, _, _ = turn.act(None, _Obs(torch.tensor([10.0]), torch.tensor([0.2]), torch.tensor([True])))
+    a, _, _ = turn.act(_Obs(torch.tensor([10.0]), torch.tensor([0.2]), torch.tensor([True])))
     assert a.steer.item() == pytest.approx(math.atan(0.2 * EGO_WHEELBASE / 10.0), rel=1e-5)
 
 

@@ -13,8 +13,8 @@ from e2edrive.core.reasons import MAX_SENTENCE_TOKENS, NUM_REASONS, REASON_TEXT,
 from e2edrive.core.rig import DEFAULT_MOUNTS, make_rig
 from e2edrive.core.types import Observation
 from e2edrive.model.bev import bev_cell_centres, reference_points
-from e2edrive.model.config import PRESETS, describe, make_config
-from e2edrive.model.driving_model import DrivingModel
+from e2edrive.model.config import PRESETS, make_config
+from e2edrive.model.driving_model import DrivingModel, describe
 from e2edrive.model.planner import bound_controls
 from e2edrive.model.synthetic import synthetic_clip
 from e2edrive.model.temporal import warp_bev

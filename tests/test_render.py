@@ -246,7 +246,7 @@ def test_world_lights_brake_lamps_while_the_lead_brakes():
     prev = w.actors.speed.clone()
     seen = 0
     for _ in range(150):
-        w.step(d.act(w))
+        w.step(d.act(w.observation(), w.privileged())[0])
         decel = (prev - w.actors.speed) / 0.1
         vehicle = w.actors.valid & (w.actors.cls == int(ObjectClass.VEHICLE)) & (w.actors.speed > 0.1)
         hard = vehicle & (decel > BRAKE_LIGHT_DECEL + 0.05)

@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
+from e2edrive.commands.dagger import run_dagger
 from e2edrive.core.reasons import Reason
-from e2edrive.train.online import OnlineConfig, run_dagger, takeover
+from e2edrive.train.online import OnlineConfig, takeover
 
 
 def test_takeover_rules():
@@ -35,9 +36,19 @@ def test_seeds_must_stay_in_the_training_range(tmp_path):
 def test_a_short_dagger_run_records_interventions_and_trains(tmp_path):
     from e2edrive.data.dataset import DrivingDataset
 
-    cfg = OnlineConfig(out=str(tmp_path / "dagger"), model="ego_mlp", scenarios="lane_follow", rounds=2,
-                       episodes_per_round=1, num_envs=1, beta=0.0, max_episode_steps=6, train_steps=2,
-                       batch_size=4, lane_takeover=-1.0)  # every frame "unsafe": all are interventions
+    cfg = OnlineConfig(
+        out=str(tmp_path / "dagger"),
+        model="ego_mlp",
+        scenarios="lane_follow",
+        rounds=2,
+        episodes_per_round=1,
+        num_envs=1,
+        beta=0.0,
+        max_episode_steps=6,
+        train_steps=2,
+        batch_size=4,
+        lane_takeover=-1.0,
+    )  # every frame "unsafe": all are interventions
     log = run_dagger(cfg)
     assert [row["round"] for row in log] == [0, 1] and log[-1]["step"] == 4
     assert log[0]["interventions"] == log[0]["frames"] == 6  # 1 episode x 6 steps

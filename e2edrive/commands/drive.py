@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import torch
 import tyro
 
+from e2edrive.core.env import Driver
 from e2edrive.core.seeding import parse_seed_range
-from e2edrive.sim.expert.driver import Driver, ExpertDriver
+from e2edrive.sim.expert.driver import ExpertDriver
 from e2edrive.sim.metrics import EpisodeResult, summarize
 from e2edrive.sim.scenarios import resolve_scenarios
 from e2edrive.sim.world import World
@@ -61,14 +62,17 @@ def run_episodes(
     device: str,
     on_step: Callable[[World], None] | None = None,
 ) -> list[EpisodeResult]:
-    """Drive every (scenario, seed) episode; results in the order of pairs."""
+    """Drive every (scenario, seed) episode; results in the order of pairs. The driver sees the
+    state-only Observation, and the world's privileged view if it declares `needs_privileged`."""
     n = min(num_envs, len(pairs))
     world = World([p[0] for p in pairs[:n]], [p[1] for p in pairs[:n]], device=device)
+    privileged = world.privileged() if driver.needs_privileged else None
+    driver.reset(n, world.device)
     slot_job = list(range(n))  # episode index driven in each slot, -1 when idle
     next_job = n
     results: dict[int, EpisodeResult] = {}
     while len(results) < len(pairs):
-        action = driver.act(world)
+        action, _, _ = driver.act(world.observation(), privileged)
         out = world.step(action)
         if on_step is not None:
             on_step(world)
@@ -168,15 +172,19 @@ def _video_frame_writer(writer, driver: Driver, max_frames: int, device: str) ->
         scene = world.scene([0])
         plan = driver.last_plan() if hasattr(driver, "last_plan") else None
         reason = driver.last_reason() if hasattr(driver, "last_reason") else None
-        top = render_topdown(
-            scene,
-            0,
-            None if plan is None else plan[0],
-            None if reason is None else f"{world.scenarios[0]} {world.seeds[0]}: {reason[0]}",
-            size=(320, 320),
-            t=float(world.t[0]),
-            ego_row=0.65,
-        ).cpu().numpy()  # (320, 320, 3)
+        top = (
+            render_topdown(
+                scene,
+                0,
+                None if plan is None else plan[0],
+                None if reason is None else f"{world.scenarios[0]} {world.seeds[0]}: {reason[0]}",
+                size=(320, 320),
+                t=float(world.t[0]),
+                ego_row=0.65,
+            )
+            .cpu()
+            .numpy()
+        )  # (320, 320, 3)
         cams = camera_mosaic(renderer[0].render(scene).rgb[0], world.rig.names)  # (2 H, 4 W, 3)
         cams = cams.repeat(2, axis=0).repeat(2, axis=1)  # nearest 2x: 64x128 cameras are small on screen
         h = max(top.shape[0], cams.shape[0])

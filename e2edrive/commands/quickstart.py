@@ -223,10 +223,11 @@ def _dagger_round(args, t0, out, r, run, data, val, scenarios, minutes) -> None:
     train the policy on for what is left of `minutes` (resumed: optimizer state carries over)."""
     import torch
 
+    from e2edrive.commands.dagger import rollout_round
     from e2edrive.core.rig import make_rig
     from e2edrive.eval.drivers import load_policy
     from e2edrive.sim.render import Renderer
-    from e2edrive.train.online import OnlineConfig, rollout_round
+    from e2edrive.train.online import OnlineConfig
 
     stage = f"dagger-{r}"
     if _stage(out, f"{stage}-rollout").exists():

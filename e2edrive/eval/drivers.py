@@ -1,14 +1,17 @@
-"""Drivers: anything that turns the world's current state into an Action, batched over B envs.
+"""Drivers: anything that turns an Observation into an Action, batched over B envs (the base
+class, core.env.Driver, is re-exported here).
 
     checkpoint         a trained network (DrivingModel, DAVE-2, ego MLP) streaming `act`
-    expert             the privileged expert (reads ground truth: an upper bound, not a policy)
+    expert             the privileged expert (sim.expert.driver; it reads ground truth through the
+                       view the runner hands it: an upper bound, not a policy)
     dave2 / ego_only   checkpoints that must hold those baselines (the name is checked)
     constant_velocity  keeps its current speed with the wheel straight (the classic kinematic
                        baseline of motion forecasting)
     constant_yaw_rate  keeps its current speed and yaw rate (a constant-turn-rate model)
 
 A driver says whether it needs camera images (`needs_images`); the runner renders them only for
-those, so state-only drivers run at simulator speed.
+those, so state-only drivers run at simulator speed. Only drivers that say `needs_privileged`
+get the world's privileged view; every other driver sees the Observation alone.
 """
 
 from __future__ import annotations
@@ -19,36 +22,21 @@ from typing import Any
 import torch
 
 from e2edrive.core.constants import EGO_WHEELBASE, MAX_STEER
-from e2edrive.core.types import Action, Observation
+from e2edrive.core.env import Driver
+from e2edrive.core.types import Action
 from e2edrive.model.output import DrivingOutput
+from e2edrive.sim.expert.driver import ExpertDriver
 
-
-class Driver:
-    """Base of every driver. `act` may return the plan it follows (ego frame, (B, P, 2)) for videos."""
-
-    name = "driver"
-    needs_images = False
-
-    def reset(self, batch: int, device: torch.device) -> None:
-        """Called once before the first step; per-episode resets come through `obs.first`."""
-
-    def act(self, world, obs: Observation) -> tuple[Action, torch.Tensor | None, list[str] | None]:
-        """(action (B,), plan_xy (B, P, 2) or None, reason texts or None)."""
-        raise NotImplementedError
-
-    def observe(self, step_output) -> None:
-        """Sees the world's StepOutput after each step (infractions, TTC); most drivers ignore it."""
-
-    def episode_end(self, env: int, scenario: str, seed: int, result) -> None:
-        """Env `env` finished (scenario, seed) with EpisodeResult `result`, before it is reset."""
-
-
-class ExpertDriver(Driver):
-    name = "expert"
-
-    def act(self, world, obs):
-        e = world.expert()
-        return e.action, e.plan[..., :2], e.reason_text()
+__all__ = [
+    "DRIVERS",
+    "ConstantVelocityDriver",
+    "Driver",
+    "ExpertDriver",
+    "PolicyDriver",
+    "checkpoint_extra",
+    "load_policy",
+    "make_driver",
+]
 
 
 class ConstantVelocityDriver(Driver):
@@ -63,7 +51,7 @@ class ConstantVelocityDriver(Driver):
     def reset(self, batch: int, device: torch.device) -> None:
         self.target_speed = self.target_yaw_rate = None
 
-    def act(self, world, obs):
+    def act(self, obs, privileged=None):
         if self.target_speed is None:
             self.target_speed, self.target_yaw_rate = obs.speed.clone(), obs.yaw_rate.clone()
         first = obs.first
@@ -96,7 +84,7 @@ class PolicyDriver(Driver):
         self.state = self.model.init_state(batch, device)
 
     @torch.no_grad()
-    def act(self, world, obs):
+    def act(self, obs, privileged=None):
         action, self.state, out = self.model.act(obs, self.state)
         out: DrivingOutput
         return action, out.plan[..., :2], _reasons(out)

@@ -5,8 +5,10 @@
 A stream of episodes flows through B environment slots: when a slot's episode ends, its
 EpisodeResult (every metric and the scenario's pass rule, sim.metrics) is taken and the slot is
 reset to the next (scenario, seed) of the queue; the policy's recurrent state resets through
-`obs.first`. Images are rendered only for drivers that read cameras. One host sync per step (to
-see which episodes ended); everything else stays on the device.
+`obs.first`. Images are rendered only for drivers that read cameras, and the world's privileged
+view goes only to drivers that declare `needs_privileged` (the expert): the others see the
+Observation alone. One host sync per step (to see which episodes ended); everything else stays
+on the device.
 
 `record_videos` drives given episodes again with a frame per step (top-down view above the
 8-camera mosaic) written to MP4: the report shows failures that way. Episodes are functions of
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from e2edrive.eval.drivers import Driver
+from e2edrive.core.env import Driver
 from e2edrive.sim.metrics import EpisodeResult
 
 
@@ -61,6 +63,7 @@ def run_closed_loop(
         from e2edrive.sim.render import Renderer
 
         renderer = Renderer(world.rig, world.device)
+    privileged = world.privileged() if driver.needs_privileged else None
     driver.reset(B, world.device)
     slot_job = [j for j, _ in start]
     results: list[EpisodeResult | None] = [None] * len(pairs)
@@ -73,7 +76,7 @@ def run_closed_loop(
     while any(j >= 0 for j in slot_job):
         images = renderer.render(world.scene()).rgb if renderer is not None else None
         obs = world.observation(images=images)
-        action, plan, reasons = driver.act(world, obs)
+        action, plan, reasons = driver.act(obs, privileged)
         if on_frame is not None:
             on_frame(world, obs, action, plan, reasons, slot_job)
         out = world.step(action)

@@ -10,7 +10,7 @@ features are only 4 x 8 per camera.
 Measured (tiny, default rig, one thread of a shared 2-core CPU, process time): forward + backward
 of 8 clips x 2 frames x 8 cameras ~0.6 s; one `act` step at batch 1 ~20 ms.
 
-    python -c "from e2edrive.model.config import describe; print(describe('tiny'))"
+    python -c "from e2edrive.model.driving_model import describe; print(describe('tiny'))"
 """
 
 from __future__ import annotations
@@ -177,22 +177,3 @@ def make_config(preset: str = "tiny", rig: CameraRig | None = None, **overrides)
         raise KeyError(f"unknown model preset {preset!r}; known: {sorted(PRESETS)}")
     cfg = replace(copy.deepcopy(PRESETS[preset]), **overrides)  # presets stay untouched
     return replace(cfg, rig=rig) if rig is not None else cfg
-
-
-def describe(preset: str | DrivingConfig = "tiny") -> str:
-    """One line per module with its parameter count, and the total."""
-    from e2edrive.model.driving_model import DrivingModel
-
-    cfg = make_config(preset) if isinstance(preset, str) else preset
-    model = DrivingModel(cfg)
-    g = cfg.bev_grid
-    lines = [
-        f"preset {cfg.preset}: BEV {g.nx}x{g.ny} cells at {g.res} m, {g.nz} voxel layers, "
-        f"C={cfg.channels}, images {cfg.rig.num_cameras}x{cfg.rig.height}x{cfg.rig.width}"
-    ]
-    for name, child in model.named_children():
-        n = sum(p.numel() for p in child.parameters())
-        lines.append(f"  {name:<12} {n:>12,}")
-    total = sum(p.numel() for p in model.parameters())
-    lines.append(f"  {'total':<12} {total:>12,}")
-    return "\n".join(lines)

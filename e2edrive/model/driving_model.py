@@ -265,3 +265,22 @@ class DrivingModel(DrivingPolicy):
             pick(obs.nav.speed_limit),
             pick(obs.ego_status()),
         )
+
+
+def describe(preset: str | DrivingConfig = "tiny") -> str:
+    """One line per module of a DrivingModel built from `preset`, with its parameter count, and
+    the total. (It lives beside the model, not in config.py: the config must not import the model
+    it configures.)"""
+    cfg = make_config(preset) if isinstance(preset, str) else preset
+    model = DrivingModel(cfg)
+    g = cfg.bev_grid
+    lines = [
+        f"preset {cfg.preset}: BEV {g.nx}x{g.ny} cells at {g.res} m, {g.nz} voxel layers, "
+        f"C={cfg.channels}, images {cfg.rig.num_cameras}x{cfg.rig.height}x{cfg.rig.width}"
+    ]
+    for name, child in model.named_children():
+        n = sum(p.numel() for p in child.parameters())
+        lines.append(f"  {name:<12} {n:>12,}")
+    total = sum(p.numel() for p in model.parameters())
+    lines.append(f"  {'total':<12} {total:>12,}")
+    return "\n".join(lines)

@@ -21,7 +21,7 @@ the route.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 
 import torch
 
@@ -34,6 +34,7 @@ from e2edrive.core.constants import (
     LightState,
     ObjectClass,
 )
+from e2edrive.core.env import StepInfractions, StepOutput
 from e2edrive.core.geometry import se2_relative, wrap_angle
 from e2edrive.core.rig import CameraRig, make_rig
 from e2edrive.core.types import Action, Observation
@@ -50,6 +51,7 @@ from e2edrive.sim.actors import (
 from e2edrive.sim.collision import box_corners, obb_overlap, segment_box_overlap, time_to_collision
 from e2edrive.sim.dynamics import EgoState, step_ego
 from e2edrive.sim.expert.planner import initial_memory, reset_memory
+from e2edrive.sim.expert.privileged import PrivilegedView
 from e2edrive.sim.expert.style import DrivingStyle, episode_keys
 from e2edrive.sim.map import (
     build_roadmap,
@@ -61,7 +63,7 @@ from e2edrive.sim.map import (
 from e2edrive.sim.map.features import barrier_segments, lane_polylines
 from e2edrive.sim.map.nav import light_poses, nav_goal
 from e2edrive.sim.map.spec import STOP_LINE_SETBACK
-from e2edrive.sim.metrics import EpisodeResult, MetricsAccumulator, StepInfractions
+from e2edrive.sim.metrics import EpisodeResult, MetricsAccumulator
 from e2edrive.sim.scenarios import EpisodeSpec, get_scenario, signals
 from e2edrive.sim.scenarios.record import RecordAccumulator
 from e2edrive.sim.scene import GroundRaster, Scene
@@ -69,22 +71,6 @@ from e2edrive.sim.scene import GroundRaster, Scene
 OFF_ROAD_END = 2.5  # m beyond the road edge (past the barrier line) that ends the episode
 EGO_FRONT = EGO_LENGTH - EGO_REAR_OVERHANG  # m, rear axle to front bumper
 SPIN_BRAKE = -2.0  # m/s^2, the braking the spinout pass rule asks for
-
-
-@dataclass
-class StepOutput:
-    """Result of one World.step, (B,) each.
-
-    reward: float; terminated: episode ended by the world (route done, collision, far off road);
-    truncated: time limit; done: terminated | truncated (sticky until reset_envs);
-    infractions: what the metrics saw this step.
-    """
-
-    reward: torch.Tensor
-    terminated: torch.Tensor
-    truncated: torch.Tensor
-    done: torch.Tensor
-    infractions: StepInfractions
 
 
 def _assign(dst, src, idx: torch.Tensor) -> None:
@@ -496,6 +482,11 @@ class World:
         from e2edrive.sim.expert import expert_drive
 
         return expert_drive(self, style)
+
+    def privileged(self) -> PrivilegedView:
+        """The ground-truth view handed to drivers that declare `needs_privileged` (the expert):
+        they read it, never the world."""
+        return PrivilegedView(self)
 
     def episode_result(self, b: int) -> EpisodeResult:
         """EpisodeResult of environment b's current episode, with its scenario's pass rule."""

@@ -16,6 +16,10 @@ Each round:
   4. train    the policy on the aggregate for `train_steps` more steps (train.loop.train,
                resumed each round, so optimizer state carries over).
 
+This module holds the safety driver (DaggerDriver) and the takeover rule; the round loop, which
+wires the closed-loop runner (eval), the recorder (data) and the trainer together, is
+commands/dagger.py (`rollout_round`, `run_dagger`).
+
 beta=1, beta_decay=1 is plain online imitation (the expert always drives: behaviour cloning fed by
 the simulator rather than a fixed dataset); beta=0 is pure DAgger with interventions only.
 Training seeds come from the training range [0, 100000) and are stored in the checkpoint.
@@ -23,16 +27,14 @@ Training seeds come from the training range [0, 100000) and are stored in the ch
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import torch
 
 from e2edrive.core.constants import LABEL_GRID
+from e2edrive.core.env import Driver
 from e2edrive.core.reasons import Reason
-from e2edrive.core.types import Action
-from e2edrive.eval.drivers import Driver
+from e2edrive.core.types import Action, Observation
 
 
 @dataclass
@@ -85,6 +87,7 @@ class DaggerDriver(Driver):
     with the expert's labels into `recorder`."""
 
     needs_images = False  # it renders itself: labels need depth and semantics too
+    needs_privileged = True  # the expert labels every frame and takes over when unsafe
 
     def __init__(
         self, policy, recorder, renderer, beta: float, cfg: OnlineConfig, generator: torch.Generator
@@ -108,16 +111,20 @@ class DaggerDriver(Driver):
         )
 
     @torch.no_grad()
-    def act(self, world, obs):
+    def act(self, obs: Observation, privileged=None):
         from e2edrive.sim.labels import make_labels
 
-        scene = world.scene()
+        if privileged is None:
+            raise ValueError("the DAgger driver needs the world's privileged view (world.privileged())")
+        scene = privileged.scene()
         render = self.renderer.render(scene)
-        obs = world.observation(render.rgb)
+        cams = torch.ones(render.rgb.shape[:2], dtype=torch.bool, device=render.rgb.device)  # (B, N_cam)
+        obs = replace(obs, images=render.rgb, camera_valid=cams)
         a_pi, self.state, out = self.policy.act(obs, self.state)
-        e = world.expert()
+        e = privileged.expert()
         ttc = torch.where(obs.first, torch.full_like(self.ttc, float("inf")), self.ttc)
-        unsafe = takeover(ttc, world.ego_d, e.target_d, e.reason, a_pi.accel, e.action.accel, self.cfg)
+        ego_d = privileged.lateral_offset()
+        unsafe = takeover(ttc, ego_d, e.target_d, e.reason, a_pi.accel, e.action.accel, self.cfg)
         coin = torch.rand(obs.batch_size, generator=self.gen).to(unsafe.device) < self.beta
         use_expert = coin | unsafe
         action = Action(
@@ -133,13 +140,13 @@ class DaggerDriver(Driver):
             expert_action=e.action.as_tensor(),
             reason=e.reason,
         )
-        live = ~world.done.cpu()
+        live = ~privileged.done().cpu()
         flags = [["intervention"] if u else [] for u in unsafe.tolist()]
         self.recorder.add_step(
             obs,
             labels,
             action,
-            world.ego.pose(),
+            privileged.ego_pose(),
             intervention=unsafe,
             priority=unsafe.float(),
             flags=flags,
@@ -160,97 +167,3 @@ def takeover(ttc, ego_d, target_d, reason, policy_accel, expert_accel, cfg: Onli
     red = reason == int(Reason.STOP_RED_LIGHT)
     unsafe |= red & (policy_accel > expert_accel + 1.0)
     return unsafe
-
-
-def rollout_round(
-    policy, data, pairs, beta: float, cfg: OnlineConfig, rig, renderer, gen: torch.Generator, round_: int = 0
-):
-    """Roll `policy` out on (scenario, seed) `pairs` (beta mixture, takeovers) and append every frame,
-    labelled by the expert, to the dataset at `data` -> (frame statistics, EpisodeResults)."""
-    from e2edrive.data.recorder import Recorder
-    from e2edrive.eval.runner import run_closed_loop
-
-    with Recorder(data, rig, creation={"command": "dagger", "round": round_}) as rec:
-        driver = DaggerDriver(policy, rec, renderer, beta, cfg, gen)
-        results = run_closed_loop(
-            driver,
-            pairs,
-            min(cfg.num_envs, len(pairs)),
-            cfg.device,
-            rig,
-            desc=f"dagger round {round_} (beta {beta:.2f})",
-            max_steps=cfg.max_episode_steps,
-        )
-    return driver.stats, results
-
-
-def run_dagger(cfg: OnlineConfig) -> list[dict]:
-    """Run every round; returns one log row per round (frames, interventions, losses)."""
-    from e2edrive.core.rig import make_rig
-    from e2edrive.eval.drivers import load_policy
-    from e2edrive.eval.suites import TRAIN_SEED_LIMIT, suite_scenarios
-    from e2edrive.sim.render import Renderer
-    from e2edrive.train.config import TrainConfig
-    from e2edrive.train.loop import train
-    from e2edrive.train.models import build_model
-
-    scenarios = suite_scenarios(cfg.scenarios)
-    last_seed = cfg.first_seed + cfg.rounds * cfg.episodes_per_round
-    if cfg.first_seed < 0 or last_seed > TRAIN_SEED_LIMIT:
-        raise ValueError(
-            f"DAgger seeds [{cfg.first_seed}, {last_seed}) leave the training range [0, {TRAIN_SEED_LIMIT})"
-        )
-    out = Path(cfg.out)
-    data, run = (Path(cfg.data) if cfg.data else out / "data"), out / "run"
-    rig = make_rig()
-    policy = (
-        load_policy(cfg.init, rig=rig, device=cfg.device) if cfg.init else build_model(cfg.model, cfg.preset)
-    )
-    renderer = Renderer(rig, cfg.device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    log = []
-    for r in range(cfg.rounds):
-        beta = cfg.beta * cfg.beta_decay**r
-        seeds = range(
-            cfg.first_seed + r * cfg.episodes_per_round, cfg.first_seed + (r + 1) * cfg.episodes_per_round
-        )
-        pairs = [(scenarios[k % len(scenarios)], s) for k, s in enumerate(seeds)]
-        stats, results = rollout_round(policy, data, pairs, beta, cfg, rig, renderer, gen, round_=r)
-        tcfg = TrainConfig(
-            data=str(data),
-            out=str(run),
-            model=policy.name,
-            preset=cfg.preset,
-            epochs=10**6,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            warmup_steps=10,
-            seed=cfg.seed,
-            max_steps=(r + 1) * cfg.train_steps,
-            resume=r > 0,
-            device=cfg.device,
-            checkpoint_every=cfg.train_steps,
-        )
-        state = train(tcfg, model=policy if r == 0 else None)
-        policy = load_policy(run, rig=rig, device=cfg.device)
-        row = {
-            "round": r,
-            "beta": beta,
-            **stats,
-            "step": state.step,
-            "driving_score": sum(x.driving_score for x in results) / len(results),
-        }
-        log.append(row)
-        with open(out / "dagger_log.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(f"round {r}: {row}", flush=True)
-    return log
-
-
-def main(argv: list[str]) -> int:
-    """`e2edrive dagger ...` (the CLI verb module can delegate here)."""
-    import tyro
-
-    cfg = tyro.cli(OnlineConfig, args=argv, prog="e2edrive dagger", description=__doc__)
-    run_dagger(cfg)
-    return 0

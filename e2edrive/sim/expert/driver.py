@@ -1,36 +1,35 @@
-"""The driver interface of closed-loop rollouts, and the expert as a driver.
-
-A driver sees the World each step and returns an Action. `last_plan` / `last_reason` (optional)
-let the top-down video show what it intends and why. Learned drivers (eval room) implement the
-same protocol from the Observation only.
-"""
+"""The privileged expert as a driver (core.env.Driver): it reads ground truth through the
+privileged view the world hands it, never the world itself."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 
-from e2edrive.core.types import Action
-from e2edrive.sim.expert.noise import perturb_action
+from e2edrive.core.env import Driver
+from e2edrive.core.types import Action, Observation
 from e2edrive.sim.expert.planner import ExpertOutput
+from e2edrive.sim.expert.privileged import PrivilegedView
 
 
-class Driver(Protocol):
-    def act(self, world) -> Action: ...
-
-
-class ExpertDriver:
+class ExpertDriver(Driver):
     """The privileged expert. noise=True executes perturbed actions (DART); `last.action` keeps
     the expert's corrective label."""
 
+    needs_privileged = True
+
     def __init__(self, noise: bool = False):
         self.noise = noise
+        self.name = "expert_noisy" if noise else "expert"
         self.last: ExpertOutput | None = None
 
-    def act(self, world) -> Action:
-        self.last = world.expert()
-        return perturb_action(self.last.action, world) if self.noise else self.last.action
+    def act(
+        self, obs: Observation, privileged: PrivilegedView | None = None
+    ) -> tuple[Action, torch.Tensor, list[str]]:
+        if privileged is None:
+            raise ValueError("the expert reads ground truth: pass it the world's view, world.privileged()")
+        self.last = privileged.expert()
+        action = privileged.perturb(self.last.action) if self.noise else self.last.action
+        return action, self.last.plan[..., :2], self.last.reason_text()
 
     def last_plan(self) -> torch.Tensor | None:
         """(B, PLAN_STEPS, 2) planned positions, ego frame."""

@@ -1,5 +1,9 @@
-"""Closed-loop metrics: per-step infractions, per-episode results, the driving score, the summary."""
+"""Closed-loop metrics: per-step infractions, per-episode results, the driving score, the summary.
 
+StepInfractions is defined in core.env (it is part of the environment contract) and re-exported
+here, where the metrics consume it."""
+
+from e2edrive.core.env import StepInfractions
 from e2edrive.sim.metrics.accumulator import (
     COLLISION_PENALTIES,
     PENALTY_PEDESTRIAN_ANIMAL,
@@ -8,7 +12,6 @@ from e2edrive.sim.metrics.accumulator import (
     PENALTY_VEHICLE,
     ComfortLimits,
     MetricsAccumulator,
-    StepInfractions,
     driving_score,
 )
 from e2edrive.sim.metrics.result import COLLISION_TYPES, EpisodeResult, summarize

@@ -23,11 +23,12 @@ that would flag every step change of the accel command.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
 from e2edrive.core.constants import DT
+from e2edrive.core.env import StepInfractions
 from e2edrive.sim.metrics.result import COLLISION_TYPES, EpisodeResult
 
 
@@ -85,55 +86,6 @@ def driving_score(
         * PENALTY_RED_LIGHT**n_red_light
     )
     return 100.0 * rc * penalty
-
-
-@dataclass
-class StepInfractions:
-    """What happened to the ego in one control step, batched over B environments (any device).
-
-    collision_vehicle:           (B,) bool, ego box overlaps a vehicle
-    collision_pedestrian_animal: (B,) bool, ego box overlaps a pedestrian, chicken or goose
-    collision_static:            (B,) bool, ego touches a barrier, debris or another static object
-    off_road:                    (B,) bool, a corner of the ego box is outside the drivable area
-    red_light_run:               (B,) bool, ego crossed a stop line whose light is red
-    ttc:                         (B,) s, time to collision with the nearest actor; inf if none
-    progress:                    (B,) m driven along the route during this step
-    accel_lon, accel_lat:        (B,) m/s^2, ego frame
-    yaw_rate:                    (B,) rad/s
-    jerk_lon:                    (B,) m/s^3 or None: then estimated from accel_lon
-    jerk:                        (B,) m/s^3 rate of change of |accel| or None: then estimated
-    yaw_accel:                   (B,) rad/s^2 or None: then estimated from yaw_rate
-    """
-
-    collision_vehicle: torch.Tensor
-    collision_pedestrian_animal: torch.Tensor
-    collision_static: torch.Tensor
-    off_road: torch.Tensor
-    red_light_run: torch.Tensor
-    ttc: torch.Tensor
-    progress: torch.Tensor
-    accel_lon: torch.Tensor
-    accel_lat: torch.Tensor
-    yaw_rate: torch.Tensor
-    jerk_lon: torch.Tensor | None = None
-    jerk: torch.Tensor | None = None
-    yaw_accel: torch.Tensor | None = None
-
-    def check(self, batch_size: int, device: torch.device | None = None) -> None:
-        """Raise with the field's name if a tensor is not (B,) on `device`; metadata only, no sync.
-        Values must be finite (ttc may be +inf); that is checked once, when results are read."""
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if v is None:
-                continue
-            if not isinstance(v, torch.Tensor):
-                raise TypeError(f"StepInfractions.{f.name} must be a torch.Tensor, got {type(v).__name__}")
-            if tuple(v.shape) != (batch_size,):
-                raise ValueError(
-                    f"StepInfractions.{f.name} has shape {tuple(v.shape)}, expected ({batch_size},)"
-                )
-            if device is not None and v.device != device:
-                raise ValueError(f"StepInfractions.{f.name} is on {v.device}, the metrics are on {device}")
 
 
 class MetricsAccumulator:
