@@ -4,11 +4,18 @@
     {"dataset": "runs/data",                  the dataset directory the clips index
      "query": "curate --data runs/data ...",  how the selection was made (to redo it)
      "clips": [{"episode": 3, "start_t": 40, "end_t": 90, "tag": "hard_brake", "priority": 1.0}, ...],
-     "sha256": sha256 of json.dumps(clips, sort_keys=True)}
+     "sha256": sha256 of json.dumps(clips, sort_keys=True),
+     "dataset_meta_sha256": sha256 of the dataset's meta.json bytes,
+     "episodes_sha256": sha256 of the named episodes' shard checksums}
 
 A clip is the frames start_t..end_t of one episode, both ends included. The checksum covers the
 clips only (dataset and query are provenance), so two selections of the same clips compare equal
 whoever made them, and a hand-edited clip list is caught on reading.
+
+The two dataset hashes pin what the clips index: meta.json holds the recording's creation time and
+host (a dataset recorded again at the same path differs), the shard checksums the named episodes'
+bytes (episodes appended later change neither). `check_dataset` compares them before training; a
+manifest written without them (the dataset was not readable then) is checked for episodes only.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from e2edrive.data.format import CHECKSUM, INDEX_DIR, MANIFEST_KEY, META_FILE, episode_name
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,45 @@ def clips_sha256(clips: list[dict]) -> str:
     return hashlib.sha256(json.dumps(clips, sort_keys=True).encode()).hexdigest()
 
 
+def dataset_hashes(root: str | os.PathLike, episodes: list[int]) -> dict[str, str]:
+    """{"dataset_meta_sha256", "episodes_sha256"} of the dataset at root for these episodes; {} when
+    root holds no dataset. An episode without an index part raises ManifestError naming it."""
+    root = Path(root)
+    if not (root / META_FILE).is_file():
+        return {}
+    shards = []
+    for ep in sorted(set(episodes)):
+        part = root / INDEX_DIR / f"{episode_name(ep)}.parquet"
+        if not part.is_file():
+            raise ManifestError(f"episode {ep} is not in dataset {root} (no {part.relative_to(root)})")
+        shards.append([ep, json.loads(pq.read_schema(part).metadata[MANIFEST_KEY])[CHECKSUM]])
+    return {
+        "dataset_meta_sha256": hashlib.sha256((root / META_FILE).read_bytes()).hexdigest(),
+        "episodes_sha256": hashlib.sha256(json.dumps(shards).encode()).hexdigest(),
+    }
+
+
+def check_dataset(manifest: dict, clips: list[ClipRef], root: str | os.PathLike) -> None:
+    """Raise ManifestError unless the dataset at root has every episode the clips name (the first
+    missing one is named) and, where the manifest stored them, the same hashes."""
+    now = dataset_hashes(root, [c.episode for c in clips])
+    if not now:
+        raise ManifestError(f"the manifest's dataset {root} is not a dataset (no {META_FILE})")
+    for key, what in (
+        ("dataset_meta_sha256", "meta.json"),
+        ("episodes_sha256", "the named episodes' shards"),
+    ):
+        if key in manifest and manifest[key] != now[key]:
+            raise ManifestError(
+                f"dataset {root} is not the one the manifest was made from: {what} changed "
+                f"({key} {now[key][:12]}... vs {manifest[key][:12]}... in the manifest)"
+            )
+
+
 def manifest_dict(dataset: str | os.PathLike, query: str, clips: list[ClipRef]) -> dict:
     rows = [asdict(c) for c in clips]
-    return {"dataset": str(dataset), "query": query, "clips": rows, "sha256": clips_sha256(rows)}
+    hashes = dataset_hashes(dataset, [c.episode for c in clips])
+    return {"dataset": str(dataset), "query": query, "clips": rows, "sha256": clips_sha256(rows), **hashes}
 
 
 def write_manifest(

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 @dataclass
 class TrainConfig:
-    data: str
+    data: str = ""
     """dataset directory written by `e2edrive collect` (or `synthetic:N` for N synthetic clips, for
-    smoke tests and benchmarks)"""
+    smoke tests and benchmarks); may be left out with --manifest, which names its dataset"""
+    manifest: str | None = None
+    """clip manifest (`e2edrive mine --out`, `e2edrive curate --out`): train on its clips' frames
+    only; --data, if given, says where the manifest's dataset is now (its hashes must match)"""
     out: str = "runs/train"
     """run directory: checkpoint/, train_log.jsonl, tensorboard/"""
     model: str = "driving"

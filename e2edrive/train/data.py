@@ -31,6 +31,27 @@ def open_dataset(spec: str, history: int, label_grids: bool = True):
     return dataset
 
 
+def open_training_data(cfg):
+    """The training set a TrainConfig names: open_dataset(cfg.data), or with cfg.manifest the frames
+    of the manifest's clips in its dataset (cfg.data, if set, relocates that dataset). A manifest
+    naming an episode the dataset lacks, or made from another dataset (hashes), raises ManifestError."""
+    if cfg.manifest is None:
+        if not cfg.data:
+            raise ValueError("give --data DIR (or synthetic:N), or --manifest FILE")
+        return open_dataset(cfg.data, cfg.history)
+    from e2edrive.data.dataset import DrivingDataset
+    from e2edrive.data.manifest import ManifestError, check_dataset, read_manifest
+
+    manifest, clips = read_manifest(cfg.manifest)
+    root = Path(cfg.data or manifest["dataset"])
+    if not root.is_dir():
+        raise FileNotFoundError(f"the manifest's dataset {root} does not exist (give --data where it is now)")
+    if not clips:
+        raise ManifestError(f"manifest {cfg.manifest} has no clips")
+    check_dataset(manifest, clips, root)
+    return DrivingDataset(root, history=cfg.history, clips=[(c.episode, c.start_t, c.end_t) for c in clips])
+
+
 def collate_fn(dataset):
     """The dataset's own collate if it has one (synthetic), else data.dataset.collate_clips."""
     if isinstance(dataset, SyntheticClips):
