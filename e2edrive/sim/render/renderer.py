@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 
 from e2edrive.core.constants import Semantic
+from e2edrive.core.device import as_device
 from e2edrive.core.rig import CameraRig
 from e2edrive.sim.render.boxes import SolidBoxes, scene_boxes
 from e2edrive.sim.render.camera_rays import make_camera_rays
@@ -84,7 +85,7 @@ class Renderer:
         if max_per_tile < 1:
             raise ValueError(f"max_per_tile must be >= 1, got {max_per_tile}")
         self.rig = rig
-        self.device = torch.device(device)
+        self.device = as_device(device)
         self.max_per_tile = max_per_tile
         self.max_depth = max_depth
         self.compact = self.device.type == "cpu" if compact is None else compact

@@ -89,7 +89,8 @@ def make_test_scene(
     px = torch.linspace(X0, X1, 61)
     lane_lines = torch.stack([torch.stack([px, torch.full_like(px, ly)], -1) for ly, _ in lanes_y])
     speeds = torch.tensor([8.0, -9.0, -7.0, 8.0, 9.0, 0.4, 0.0, 1.2, 0.0])  # along each object's heading
-    vel = torch.stack([speeds * torch.cos(obj[:, 2]), speeds * torch.sin(obj[:, 2])], -1)
+    heading = obj[:, 2].cpu()  # speeds are built on the host; the scene moves to `device` below
+    vel = torch.stack([speeds * torch.cos(heading), speeds * torch.sin(heading)], -1)
     sun = torch.tensor([0.35, 0.45, 0.82])
     return Scene(
         ground=make_ground(batch, device),
