@@ -14,14 +14,14 @@ what follows a crash is not driving data), or it left the road by more than OFF_
 Truncation: the scenario's time limit. Finished environments keep being stepped (cheaply) but
 their metrics freeze until `reset_envs`.
 
-Reward (for RL users of the gymnasium view): progress along the route in units of 10 m, minus 5
-per new collision, 3 per red-light run, 0.5 per step with a wheel off road, plus 1 on completing
-the route.
+Reward (for RL users of the gymnasium view, `step_reward`): progress along the route in units of
+10 m, minus 5 per collision, 3 per red-light run, 0.5 per step with a wheel off road, plus 1 on
+completing the route (the REWARD_* constants).
 """
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 
 import torch
 
@@ -34,6 +34,7 @@ from e2edrive.core.constants import (
     LightState,
     ObjectClass,
 )
+from e2edrive.core.device import as_device
 from e2edrive.core.env import StepInfractions, StepOutput
 from e2edrive.core.geometry import se2_relative, wrap_angle
 from e2edrive.core.rig import CameraRig, make_rig
@@ -83,6 +84,108 @@ def _assign(dst, src, idx: torch.Tensor) -> None:
             _assign(a, b, idx)
 
 
+# Reward of one step (RL users of the gymnasium view): route progress plus the route's completion,
+# minus what each infraction costs. Weights per event; an off-road wheel costs per step.
+REWARD_PROGRESS_UNIT = 10.0  # m of route progress worth 1
+REWARD_COLLISION = 5.0  # per step with a new or ongoing collision (the episode ends at the first)
+REWARD_RED_LIGHT = 3.0  # per stop line crossed on red
+REWARD_OFF_ROAD = 0.5  # per step with a corner of the ego box off the drivable area
+REWARD_ROUTE_DONE = 1.0  # on the step the route is complete
+
+
+@dataclass
+class EgoHits:
+    """The ego's contacts at one step. actors (B, N) bool: ego box overlaps actor n; vehicle,
+    vru (pedestrian, chicken, goose), static (barrier, debris, anything else), any, at_fault (B,)."""
+
+    actors: torch.Tensor
+    vehicle: torch.Tensor
+    vru: torch.Tensor
+    static: torch.Tensor
+    any: torch.Tensor
+    at_fault: torch.Tensor
+
+
+def ego_collisions(world: World, box: torch.Tensor, size: torch.Tensor) -> EgoHits:
+    """Exact SAT overlap of the ego box (B, 3), (B, 2) with every actor and barrier segment.
+    Not at fault: only vehicles that ran into the ego from behind (faster, behind its rear)."""
+    a = world.actors
+    hit = obb_overlap(box[:, None], size[:, None], world.actor_pose, a.size) & a.valid  # (B, N)
+    is_vehicle = a.cls == int(ObjectClass.VEHICLE)
+    is_vru = (
+        (a.cls == int(ObjectClass.PEDESTRIAN))
+        | (a.cls == int(ObjectClass.CHICKEN))
+        | (a.cls == int(ObjectClass.GOOSE))
+    )
+    hit_barrier = (
+        segment_box_overlap(world.barriers, box[:, None], size[:, None]) & world.barrier_valid
+    ).any(-1)
+    vehicle = (hit & is_vehicle).any(-1)
+    vru = (hit & is_vru).any(-1)
+    static = (hit & ~is_vehicle & ~is_vru).any(-1) | hit_barrier
+    rel = se2_relative(world.ego.pose()[:, None], world.actor_pose)  # (B, N, 3)
+    from_behind = is_vehicle & (rel[..., 0] < -EGO_REAR_OVERHANG) & (a.speed > world.ego.speed[:, None])
+    at_fault = (hit & ~from_behind).any(-1) | hit_barrier
+    return EgoHits(hit, vehicle, vru, static, vehicle | vru | static, at_fault)
+
+
+def ego_off_road(world: World, box: torch.Tensor, size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(off_road, far_off) (B,) bool: a corner of the ego box is off the drivable area; the ego's
+    reference point is more than OFF_ROAD_END m beyond it (ends the episode). The corners are
+    mapped to Frenet about the ego (a local rotation, exact enough over a car's length)."""
+    corners = box_corners(box, size)  # (B, 4, 2)
+    local = corners - torch.stack([world.ego.x, world.ego.y], -1)[:, None]
+    ref_yaw = world.ego.yaw - world.ego_dpsi
+    c, sn = torch.cos(ref_yaw), torch.sin(ref_yaw)
+    cs = world.ego_s[:, None] + c[:, None] * local[..., 0] + sn[:, None] * local[..., 1]
+    cd = world.ego_d[:, None] - sn[:, None] * local[..., 0] + c[:, None] * local[..., 1]
+    off_road = ~drivable_frenet(world.rmap, cs, cd).all(-1)
+    far_off = ~drivable_frenet(world.rmap, world.ego_s, world.ego_d, margin=OFF_ROAD_END)
+    return off_road, far_off
+
+
+def red_light_run(world: World, front_before: torch.Tensor, front_after: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the front bumper crossed the route's stop line during this step, in the ego's
+    lane, while the light was red. front_*: (B,) m, Frenet s of the front bumper."""
+    rm = world.rmap
+    stop_s = rm.inter_s[:, 0] - rm.inter_half[:, 0] - STOP_LINE_SETBACK
+    crossed = (front_before < stop_s) & (front_after >= stop_s) & rm.inter_valid[:, 0] & (world.ego_d < 0)
+    return crossed & (world.route_light[:, 0] == int(LightState.RED))
+
+
+def ego_ttc(world: World, box: torch.Tensor, size: torch.Tensor, horizon: float = 5.0) -> torch.Tensor:
+    """(B,) s, time to collision with the nearest actor at constant velocities; inf if none
+    within `horizon` s."""
+    a = world.actors
+    ttc = time_to_collision(
+        box[:, None],
+        size[:, None],
+        world.ego.box_velocity()[:, None],
+        world.actor_pose,
+        a.size,
+        world.actor_vel,
+        horizon=horizon,
+    )
+    return torch.where(a.valid, ttc, torch.full_like(ttc, float("inf"))).amin(-1)
+
+
+def step_reward(
+    progress: torch.Tensor,
+    collided: torch.Tensor,
+    red_run: torch.Tensor,
+    off_road: torch.Tensor,
+    done_route: torch.Tensor,
+) -> torch.Tensor:
+    """(B,) reward of one step from its progress (m) and its events (bool), REWARD_* weights."""
+    return (
+        progress / REWARD_PROGRESS_UNIT
+        - REWARD_COLLISION * collided.float()
+        - REWARD_RED_LIGHT * red_run.float()
+        - REWARD_OFF_ROAD * off_road.float()
+        + REWARD_ROUTE_DONE * done_route.float()
+    )
+
+
 class World:
     """B environments; env b drives scenario scenarios[b] with seed seeds[b].
 
@@ -103,7 +206,7 @@ class World:
             raise ValueError(
                 f"need one scenario per seed, got {len(scenarios)} scenarios and {len(seeds)} seeds"
             )
-        self.device = torch.device(device)
+        self.device = as_device(device)
         self.rig = rig or make_rig()
         self.min_actors, self.substeps = min_actors, substeps
         self.B = len(seeds)
@@ -255,18 +358,9 @@ class World:
         front_before = self.ego_frenet().front_s
         s_before = self.ego_s
 
-        self.prev_pose = self.ego.pose()
-        self.ego = step_ego(self.ego, act, DT, self.substeps)
-        xy = torch.stack([self.ego.x, self.ego.y], -1)[:, None]
-        s, d, _ = world_to_frenet(self.rmap, xy, self.ego_s[:, None])
-        self.ego_s, self.ego_d = s[:, 0], d[:, 0]
         t_prev = self.t
-        self.t = self.t + DT
-        self.steps = self.steps + 1
-        self.last_action = act.as_tensor()
-        self.first = torch.zeros_like(self.first)
+        self._move_ego(act)
         ego_f = self.ego_frenet()
-
         self.actors, self.spin = step_actors(
             self.actors,
             self.spin,
@@ -280,84 +374,34 @@ class World:
             DT,
         )
         self._refresh_derived()
-        a = self.actors
 
-        # collisions of the ego with actors and barriers
         box, size = self.ego_box()
-        hit = obb_overlap(box[:, None], size[:, None], self.actor_pose, a.size) & a.valid  # (B, N)
-        cls = a.cls
-        is_vehicle = cls == int(ObjectClass.VEHICLE)
-        is_vru = (
-            (cls == int(ObjectClass.PEDESTRIAN))
-            | (cls == int(ObjectClass.CHICKEN))
-            | (cls == int(ObjectClass.GOOSE))
-        )
-        hit_barrier = (
-            segment_box_overlap(self.barriers, box[:, None], size[:, None]) & self.barrier_valid
-        ).any(-1)
-        col_vehicle = (hit & is_vehicle).any(-1)
-        col_vru = (hit & is_vru).any(-1)
-        col_static = (hit & ~is_vehicle & ~is_vru).any(-1) | hit_barrier
-        collided = col_vehicle | col_vru | col_static
-        # not at fault: only vehicles that ran into the ego from behind
-        rel = se2_relative(self.ego.pose()[:, None], self.actor_pose)  # (B, N, 3)
-        from_behind = (
-            is_vehicle & (rel[..., 0] < -EGO_REAR_OVERHANG) & (self.actors.speed > self.ego.speed[:, None])
-        )
-        at_fault = (hit & ~from_behind).any(-1) | hit_barrier
-        self.actors.crashed |= (actor_collisions(a, self.actor_pose) | hit) & a.valid
-
-        # off road: any box corner outside the drivable area (corners mapped to Frenet about the ego)
-        corners = box_corners(box, size)  # (B, 4, 2)
-        local = corners - xy
-        c, sn = torch.cos(self.ego.yaw - self.ego_dpsi), torch.sin(self.ego.yaw - self.ego_dpsi)
-        cs = self.ego_s[:, None] + c[:, None] * local[..., 0] + sn[:, None] * local[..., 1]
-        cd = self.ego_d[:, None] - sn[:, None] * local[..., 0] + c[:, None] * local[..., 1]
-        off_road = ~drivable_frenet(self.rmap, cs, cd).all(-1)
-        far_off = ~drivable_frenet(self.rmap, self.ego_s, self.ego_d, margin=OFF_ROAD_END)
-
-        # red light: the front bumper crossed the stop line while red
-        stop_s = self.rmap.inter_s[:, 0] - self.rmap.inter_half[:, 0] - STOP_LINE_SETBACK
-        crossed = (
-            (front_before < stop_s)
-            & (ego_f.front_s >= stop_s)
-            & self.rmap.inter_valid[:, 0]
-            & (self.ego_d < 0)
-        )
-        red_run = crossed & (self.route_light[:, 0] == int(LightState.RED))
-
+        hits = ego_collisions(self, box, size)
+        self.actors.crashed |= (
+            actor_collisions(self.actors, self.actor_pose) | hits.actors
+        ) & self.actors.valid
+        off_road, far_off = ego_off_road(self, box, size)
+        red_run = red_light_run(self, front_before, ego_f.front_s)
         progress = self.ego_s - s_before
         done_route = self.ego_s >= self.route_end_s
         completion = ((self.ego_s - self.start_s) / (self.route_end_s - self.start_s)).clamp(0, 1)
-        ttc = time_to_collision(
-            box[:, None],
-            size[:, None],
-            self.ego.box_velocity()[:, None],
-            self.actor_pose,
-            a.size,
-            self.actor_vel,
-            horizon=5.0,
-        )
-        ttc = torch.where(a.valid, ttc, torch.full_like(ttc, float("inf"))).amin(-1)
-        lat_acc = self.ego.speed * self.ego.yaw_rate
         inf = StepInfractions(
-            col_vehicle,
-            col_vru,
-            col_static,
+            hits.vehicle,
+            hits.vru,
+            hits.static,
             off_road,
             red_run,
-            ttc,
+            ego_ttc(self, box, size),
             progress,
             self.ego.accel,
-            lat_acc,
+            self.ego.speed * self.ego.yaw_rate,  # lateral acceleration
             self.ego.yaw_rate,
         )
         self.metrics.update(inf, active)
-
         self.record.update(
             active,
-            collided=collided,
-            at_fault=at_fault,
+            collided=hits.any,
+            at_fault=hits.at_fault,
             route_done=done_route,
             route_completion=completion,
             off_road=off_road,
@@ -371,17 +415,23 @@ class World:
             ped_violation=signals.ped_violation(self, ego_f),
         )
 
-        terminated = active & (done_route | collided | far_off)
+        terminated = active & (done_route | hits.any | far_off)
         truncated = active & ~terminated & (self.steps >= self.max_steps)
-        reward = (
-            progress / 10.0
-            - 5.0 * collided.float()
-            - 3.0 * red_run.float()
-            - 0.5 * off_road.float()
-            + done_route.float()
-        ) * active.float()
+        reward = step_reward(progress, hits.any, red_run, off_road, done_route) * active.float()
         self.done = self.done | terminated | truncated
         return StepOutput(reward, terminated, truncated, self.done.clone(), inf)
+
+    def _move_ego(self, act: Action) -> None:
+        """The ego's dynamics over DT, its Frenet coordinates, and the clock."""
+        self.prev_pose = self.ego.pose()
+        self.ego = step_ego(self.ego, act, DT, self.substeps)
+        xy = torch.stack([self.ego.x, self.ego.y], -1)[:, None]
+        s, d, _ = world_to_frenet(self.rmap, xy, self.ego_s[:, None])
+        self.ego_s, self.ego_d = s[:, 0], d[:, 0]
+        self.t = self.t + DT
+        self.steps = self.steps + 1
+        self.last_action = act.as_tensor()
+        self.first = torch.zeros_like(self.first)
 
     def pending_chickens(self) -> torch.Tensor:
         """(B, N) chickens that still have to cross the ego's lanes (those at the kerb too)."""
