@@ -200,16 +200,19 @@ def index_schema() -> pa.Schema:
 def conform_index(table: pa.Table) -> pa.Table:
     """An index part in the current schema's column order, data-engine columns it lacks (a part
     recorded before they existed) filled with their defaults, so parts of any age concatenate."""
+    schema = index_schema()
+    if table.schema.remove_metadata().equals(schema):  # a current part: nothing to do (the common case)
+        return table
     n = table.num_rows
     cols = []
-    for field in index_schema():
+    for field in schema:
         if field.name in table.column_names:
             cols.append(table[field.name])
         elif field.name in RECORD_COLUMNS:
             cols.append(pa.array(np.full(n, RECORD_COLUMNS[field.name][1]), field.type))
         else:
             raise KeyError(f"index column {field.name!r} is missing")
-    return pa.Table.from_arrays(cols, schema=index_schema().with_metadata(table.schema.metadata))
+    return pa.Table.from_arrays(cols, schema=schema.with_metadata(table.schema.metadata))
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:
