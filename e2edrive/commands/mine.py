@@ -25,9 +25,9 @@ import tyro
 
 @dataclass
 class MineArgs:
-    data: Annotated[str, tyro.conf.Positional]
+    data: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="DATA")]
     """dataset directory written by `e2edrive collect`"""
-    sql: Annotated[str, tyro.conf.Positional]
+    sql: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="SQL")]
     """the query over the tables `frames` and `triggers`"""
     out: str | None = None
     """write the clip manifest (JSON, with the dataset's and the clips' hashes) here"""
