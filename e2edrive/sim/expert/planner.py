@@ -34,6 +34,7 @@ from e2edrive.core.constants import (
 from e2edrive.core.geometry import se2_relative
 from e2edrive.core.reasons import REASON_TEXT, Reason
 from e2edrive.core.types import Action
+from e2edrive.sim.actors import EgoFrenet
 from e2edrive.sim.expert.lateral import choose_offset, obstacles
 from e2edrive.sim.expert.style import DrivingStyle, hash_normal
 from e2edrive.sim.map import frenet_to_world, sample_ref
@@ -95,36 +96,113 @@ def _zone_accel(v, v_zone, dist):
     return torch.where(v > v_zone, a, torch.full_like(v, INF))
 
 
+@dataclass
+class _Path:
+    """The ego on the path it will take, (B,) each: speed v (m/s), desired speed v0 (m/s), headway
+    T (s), current and target lateral offsets d_e, d_t (m), and trans (m), the distance over which
+    the path blends from d_e to d_t; ego: its Frenet extent (front_s, rear_s)."""
+
+    ego: EgoFrenet
+    v: torch.Tensor
+    v0: torch.Tensor
+    T: torch.Tensor
+    d_e: torch.Tensor
+    d_t: torch.Tensor
+    trans: torch.Tensor
+
+    def offset_at(self, gap: torch.Tensor) -> torch.Tensor:
+        """(B, K) m, the path's lateral offset where the front bumper has driven gap (B, K) m."""
+        frac = ((gap + EGO_FRONT) / self.trans[:, None]).clamp(0.0, 1.0)
+        return self.d_e[:, None] + (self.d_t - self.d_e)[:, None] * frac
+
+    def no_constraint(self) -> torch.Tensor:
+        return torch.full_like(self.v, INF)
+
+
+@dataclass
+class _Constraint:
+    """One longitudinal constraint, (B,) each: the acceleration it allows (inf: none), whether it
+    applies, and the distance (m) to what it is about (inf: nothing)."""
+
+    accel: torch.Tensor
+    active: torch.Tensor
+    dist: torch.Tensor
+
+
 def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
+    """The expert's decision for the current state of every environment; updates its memory."""
     style = style or world.style
     mem: ExpertMemory = world.expert_memory
-    a, rm = world.actors, world.rmap
-    B, dev = world.B, world.device
-    ego = world.ego_frenet()
     v = world.ego.speed
     ob = obstacles(world)
     lat = choose_offset(world, ob, mem.target_d)
-    d_t = lat["target"]
-    d_e = world.ego_d
-    half = EGO_WIDTH / 2
+    v0, curve_binding = _desired_speed(world, style, v)
+    path = _Path(
+        world.ego_frenet(), v, v0, style.headway, world.ego_d, lat["target"], (2.5 * v).clamp(10.0, 35.0)
+    )
 
-    # ---- desired speed: limit and curvature preview
+    lead, cutting = _lead(world, ob, path)
+    stop = _stop_line(world, path)
+    chickens = _chickens(world, path)
+    hazard = _hazard(ob, path)
+    puddle = _puddle_zone(world, path)
+    ped = _pedestrian_zone(ob, path)
+    free = _idm(v, v0, torch.full_like(v, INF), v, path.T)
+    cands = torch.stack(
+        [free, lead.accel, stop.accel, chickens.accel, hazard.accel, puddle.accel, ped.accel], -1
+    )
+    which = cands.argmin(-1)  # 0: free road, 1: the lead
+    accel = _respond(cands.amin(-1), v, mem.accel, style)
+
+    steer = _pure_pursuit(world, style, path)
+    plan, target_speed = _plan(world, path, accel)
+
+    R = torch.full((world.B,), int(Reason.CRUISE), dtype=torch.long, device=world.device)
+
+    def put(mask, reason):  # the first reason that applies wins: calls are in priority order
+        nonlocal R
+        R = torch.where(mask & (R == int(Reason.CRUISE)), torch.full_like(R, int(reason)), R)
+
+    put(hazard.active, Reason.BRAKE_HAZARD)
+    put(stop.active & (stop.dist < 60.0), Reason.STOP_RED_LIGHT)
+    put(chickens.active & (chickens.dist < 50.0), Reason.WAIT_CHICKENS)
+    put(cutting & (which == 1), Reason.YIELD_CUT_IN)
+    geese_block = _blocked_by(world, ob, lat, "geese")
+    put(lat["stuck"] & geese_block, Reason.WAIT_TO_PASS)
+    put(lat["stuck"], Reason.STOP_OBSTACLE)
+    put(lat["pass_block"] & geese_block, Reason.PASS_STATIC_ANIMALS)
+    put(lat["avoid_wet"], Reason.AVOID_PUDDLE)
+    put(puddle.active & (puddle.dist < 40.0), Reason.SLOW_PUDDLE)
+    put(lat["pass_block"], Reason.AVOID_OBSTACLE)
+    put(lat["offset_ped"] | (ped.dist < 40.0), Reason.OFFSET_PEDESTRIAN)
+    put(lead.active & (which == 1), Reason.FOLLOW_LEAD)
+    put(curve_binding & (which == 0) & (accel < -0.3), Reason.PREPARE_TURN)
+
+    world.expert_memory = ExpertMemory(target_d=path.d_t, accel=accel)
+    return ExpertOutput(Action(steer, accel), plan, target_speed, R, path.d_t)
+
+
+def _desired_speed(world, style: DrivingStyle, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(v0, curve_binding) (B,): the speed limit scaled by the style, lowered where a curve within
+    a speed-dependent preview cannot be taken at A_LAT (braking to it at 1.5 m/s^2)."""
+    rm = world.rmap
     v0 = rm.speed_limit * style.speed_factor
-    preview = torch.linspace(0.0, 1.0, 8, device=dev)
+    preview = torch.linspace(0.0, 1.0, 8, device=world.device)
     dist_p = preview * (v * 3.0 + 20.0)[:, None]
     kappa = sample_ref(rm, world.ego_s[:, None] + dist_p)[..., 3].abs()
     v_curve = (A_LAT / kappa.clamp(min=1e-4)).sqrt()
     v_allowed = (v_curve**2 + 2 * 1.5 * dist_p).sqrt().amin(-1)
-    curve_binding = v_allowed < v0
-    v0 = torch.minimum(v0, v_allowed).clamp(min=1.0)
-    T = style.headway
+    return torch.minimum(v0, v_allowed).clamp(min=1.0), v_allowed < v0
 
-    # ---- leaders on the path: the ego's offset when it reaches each object (blending from d_e to
-    # d_t over `trans` m) against the object's lateral extent, grown by its motion over 1.5 s
-    trans = (2.5 * v).clamp(10.0, 35.0)
-    gap = ob.s_lo - ego.front_s[:, None]
-    frac = ((gap + EGO_FRONT) / trans[:, None]).clamp(0.0, 1.0)
-    d_at = d_e[:, None] + (d_t - d_e)[:, None] * frac
+
+def _lead(world, ob, path: _Path) -> tuple[_Constraint, torch.Tensor]:
+    """IDM behind the nearest object in the corridor: the path's offset when the ego reaches each
+    object against the object's lateral extent, grown by its motion over 1.5 s (so a car cutting
+    in counts before it arrives). Also (B,) whether that lead is changing lanes."""
+    a, v = world.actors, path.v
+    half = EGO_WIDTH / 2
+    gap = ob.s_lo - path.ego.front_s[:, None]
+    d_at = path.offset_at(gap)
     pred_lo = torch.minimum(ob.d_lo, ob.d_lo + a.d_dot * 1.5)
     pred_hi = torch.maximum(ob.d_hi, ob.d_hi + a.d_dot * 1.5)
     in_corr = (pred_hi > d_at - half - 0.3) & (pred_lo < d_at + half + 0.3)
@@ -136,15 +214,17 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     lead_standing = torch.gather(ob.standing, 1, j[:, None]).squeeze(1)
     # stop well back from a standing obstacle: room to pull out and pass it
     s0_lead = torch.where(lead_standing, torch.full_like(v, S0_STANDING), torch.full_like(v, S0))
-    a_lead = _idm(v, v0, g_lead, v_lead, T, s0_lead)
-    cutting = torch.gather(torch.isfinite(a.lc_t0) & (a.d_dot.abs() > 0.1), 1, j[:, None]).squeeze(
-        1
-    ) & torch.isfinite(g_lead)
-    lead_binding = torch.isfinite(g_lead) & (g_lead < (v * T * 2.0 + 15.0))
+    a_lead = _idm(v, path.v0, g_lead, v_lead, path.T, s0_lead)
+    changing_lane = torch.isfinite(a.lc_t0) & (a.d_dot.abs() > 0.1)  # (B, N)
+    cutting = torch.gather(changing_lane, 1, j[:, None]).squeeze(1) & torch.isfinite(g_lead)
+    binding = torch.isfinite(g_lead) & (g_lead < (v * path.T * 2.0 + 15.0))
+    return _Constraint(a_lead, binding, g_lead), cutting
 
-    # ---- stop line
-    stop_s = rm.inter_s[:, 0] - rm.inter_half[:, 0] - STOP_LINE_SETBACK
-    g_stop = stop_s - ego.front_s
+
+def _stop_line(world, path: _Path) -> _Constraint:
+    """Stop at the route's stop line at red, and at yellow when YELLOW_DECEL suffices."""
+    rm, v = world.rmap, path.v
+    g_stop = rm.inter_s[:, 0] - rm.inter_half[:, 0] - STOP_LINE_SETBACK - path.ego.front_s
     light = world.route_light[:, 0]
     comfortable = v**2 / (2 * g_stop.clamp(min=0.1)) <= YELLOW_DECEL
     must_stop = (
@@ -152,44 +232,41 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
         & (g_stop > -0.3)
         & ((light == int(LightState.RED)) | ((light == int(LightState.YELLOW)) & comfortable))
     )
-    a_stop = torch.where(
-        must_stop,
-        _idm(v, v0, (g_stop + S0 - 0.5).clamp(min=0.05), torch.zeros_like(v), T),
-        torch.full_like(v, INF),
-    )
+    a_stop = _idm(v, path.v0, (g_stop + S0 - 0.5).clamp(min=0.05), torch.zeros_like(v), path.T)
+    return _Constraint(torch.where(must_stop, a_stop, path.no_constraint()), must_stop, g_stop)
 
-    # ---- chickens that still have to cross: stop before the crossing
-    pend = world.pending_chickens()
-    s_cross = torch.where(pend, a.s - 1.0, torch.full_like(a.s, INF)).amin(-1)
-    g_ch = s_cross - ego.front_s
-    wait_ch = torch.isfinite(s_cross) & (g_ch > -0.5)
-    a_ch = torch.where(
-        wait_ch,
-        _idm(v, v0, (g_ch - 1.0 + S0).clamp(min=0.05), torch.zeros_like(v), T),
-        torch.full_like(v, INF),
-    )
 
-    # ---- out-of-control car: its reachable zone, incl. the bounce back, is occupied
-    s_haz = torch.where(ob.hazard, ob.s_lo - 12.0, torch.full_like(a.s, INF)).amin(-1)
-    g_haz = s_haz - ego.front_s
+def _chickens(world, path: _Path) -> _Constraint:
+    """Stop before the crossing while chickens still have to cross (those waiting at the kerb too)."""
+    a, v = world.actors, path.v
+    s_cross = torch.where(world.pending_chickens(), a.s - 1.0, torch.full_like(a.s, INF)).amin(-1)
+    g_ch = s_cross - path.ego.front_s
+    wait = torch.isfinite(s_cross) & (g_ch > -0.5)
+    a_ch = _idm(v, path.v0, (g_ch - 1.0 + S0).clamp(min=0.05), torch.zeros_like(v), path.T)
+    return _Constraint(torch.where(wait, a_ch, path.no_constraint()), wait, g_ch)
+
+
+def _hazard(ob, path: _Path) -> _Constraint:
+    """An out-of-control car: stop before the zone it may reach, including its bounce back off the
+    barrier, and brake at least HAZARD_BRAKE while it is within 80 m."""
+    v = path.v
+    s_haz = torch.where(ob.hazard, ob.s_lo - 12.0, torch.full_like(ob.s_lo, INF)).amin(-1)
+    g_haz = s_haz - path.ego.front_s
     hazard = torch.isfinite(s_haz) & (g_haz < 80.0)
-    a_haz = torch.where(
-        hazard,
-        torch.minimum(
-            _idm(v, v0, g_haz.clamp(min=0.05), torch.zeros_like(v), T),
-            torch.where(v > 0.5, torch.full_like(v, HAZARD_BRAKE), torch.full_like(v, INF)),
-        ),
-        torch.full_like(v, INF),
-    )
+    brake = torch.where(v > 0.5, torch.full_like(v, HAZARD_BRAKE), torch.full_like(v, INF))
+    a_haz = torch.minimum(_idm(v, path.v0, g_haz.clamp(min=0.05), torch.zeros_like(v), path.T), brake)
+    return _Constraint(torch.where(hazard, a_haz, path.no_constraint()), hazard, g_haz)
 
-    # ---- speed zones: through a puddle, past a pedestrian, judged on the path the ego will take
-    p = rm.puddle
-    p_gap = p[..., 0] - p[..., 2] - ego.front_s[:, None]  # (B, Q)
-    p_frac = ((p_gap + EGO_FRONT) / trans[:, None]).clamp(0.0, 1.0)
-    p_d = d_e[:, None] + (d_t - d_e)[:, None] * p_frac
+
+def _puddle_zone(world, path: _Path) -> _Constraint:
+    """Slow to PUDDLE_SPEED before a puddle that a wheel will cross on the path the ego will take."""
+    rm = world.rmap
+    p = rm.puddle  # (B, Q, 4): s, d, half length, half width
+    p_gap = p[..., 0] - p[..., 2] - path.ego.front_s[:, None]  # (B, Q)
+    p_d = path.offset_at(p_gap)
     p_wet = (
         rm.puddle_valid
-        & (p[..., 0] + p[..., 2] > ego.rear_s[:, None])
+        & (p[..., 0] + p[..., 2] > path.ego.rear_s[:, None])
         & (
             (p_d + WHEEL_TRACK / 2 + 0.3 > p[..., 1] - p[..., 3])
             & (p_d - WHEEL_TRACK / 2 - 0.3 < p[..., 1] + p[..., 3])
@@ -197,83 +274,67 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     )
     p_dist = torch.where(p_wet, p_gap, torch.full_like(p_gap, INF)).amin(-1)
     wet_path = torch.isfinite(p_dist)
-    a_wet = torch.where(
-        wet_path, _zone_accel(v, torch.full_like(v, PUDDLE_SPEED), p_dist), torch.full_like(v, INF)
-    )
-    ped_gap = ob.s_lo - ego.front_s[:, None]
-    ped_frac = ((ped_gap + EGO_FRONT) / trans[:, None]).clamp(0.0, 1.0)
-    ped_d = d_e[:, None] + (d_t - d_e)[:, None] * ped_frac
+    a_wet = _zone_accel(path.v, torch.full_like(path.v, PUDDLE_SPEED), p_dist)
+    return _Constraint(torch.where(wet_path, a_wet, path.no_constraint()), wet_path, p_dist)
+
+
+def _pedestrian_zone(ob, path: _Path) -> _Constraint:
+    """Pass at PED_SPEED a pedestrian at the lane edge whom the path clears by less than
+    PED_CLEARANCE_PATH (slowing 3 m before)."""
+    half = EGO_WIDTH / 2
+    ped_gap = ob.s_lo - path.ego.front_s[:, None]
+    ped_d = path.offset_at(ped_gap)
     clearance = torch.maximum(ob.d_lo - (ped_d + half), (ped_d - half) - ob.d_hi)
-    ped_tight = ob.edge_walker & (ob.s_hi > ego.rear_s[:, None]) & (clearance < PED_CLEARANCE_PATH)
-    ped_s = torch.where(ped_tight, ped_gap, torch.full_like(a.s, INF)).amin(-1)
-    a_ped = torch.where(
-        torch.isfinite(ped_s),
-        _zone_accel(v, torch.full_like(v, PED_SPEED), ped_s - 3.0),
-        torch.full_like(v, INF),
-    )
+    tight = ob.edge_walker & (ob.s_hi > path.ego.rear_s[:, None]) & (clearance < PED_CLEARANCE_PATH)
+    ped_s = torch.where(tight, ped_gap, torch.full_like(ped_gap, INF)).amin(-1)
+    active = torch.isfinite(ped_s)
+    a_ped = _zone_accel(path.v, torch.full_like(path.v, PED_SPEED), ped_s - 3.0)
+    return _Constraint(torch.where(active, a_ped, path.no_constraint()), active, ped_s)
 
-    free = _idm(v, v0, torch.full_like(v, INF), v, T)
-    cands = torch.stack([free, a_lead, a_stop, a_ch, a_haz, a_wet, a_ped], -1)
-    accel = cands.amin(-1)
-    which = cands.argmin(-1)
-    accel = torch.where((v < 0.2) & (accel < 0), torch.full_like(v, -2.0), accel)  # hold at standstill
+
+def _respond(accel: torch.Tensor, v: torch.Tensor, last_accel: torch.Tensor, style: DrivingStyle):
+    """The executed acceleration (B,): hold the brake at standstill, clip to the actuator, and
+    lag like a driver's reaction (first order, time constant style.reaction), except when braking
+    harder than 3 m/s^2 (an emergency is not smoothed)."""
+    accel = torch.where((v < 0.2) & (accel < 0), torch.full_like(v, -2.0), accel)
     accel = accel.clamp(MIN_ACCEL, MAX_ACCEL)
-    # reaction: first-order lag of the driver's acceleration response (not on emergency braking)
     alpha = DT / (style.reaction + DT)
-    lagged = mem.accel + (accel - mem.accel) * alpha
-    accel = torch.where(accel < -3.0, accel, lagged)
+    lagged = last_accel + (accel - last_accel) * alpha
+    return torch.where(accel < -3.0, accel, lagged)
 
-    # ---- steering: pure pursuit on the blended path
+
+def _pure_pursuit(world, style: DrivingStyle, path: _Path) -> torch.Tensor:
+    """(B,) rad: pure pursuit of a speed-dependent look-ahead point on the blended path, plus the
+    style's deterministic steering noise."""
+    v, d_e, d_t = path.v, path.d_e, path.d_t
     look = (4.0 + 0.6 * v).clamp(5.0, 20.0)
-    d_la = d_e + (d_t - d_e) * (look / (0.6 * trans)).clamp(max=1.0)
-    xy_la, _ = frenet_to_world(rm, world.ego_s + look, d_la)
+    d_la = d_e + (d_t - d_e) * (look / (0.6 * path.trans)).clamp(max=1.0)
+    xy_la, _ = frenet_to_world(world.rmap, world.ego_s + look, d_la)
     local = se2_relative(world.ego.pose(), torch.cat([xy_la, torch.zeros_like(xy_la[:, :1])], -1))
     curv = 2 * local[:, 1] / (local[:, 0] ** 2 + local[:, 1] ** 2).clamp(min=1.0)
     steer = torch.atan(EGO_WHEELBASE * curv)
     steer = steer + style.steer_noise * hash_normal(world.episode_keys, world.steps, 7)
-    steer = steer.clamp(-MAX_STEER, MAX_STEER)
+    return steer.clamp(-MAX_STEER, MAX_STEER)
 
-    # ---- plan: 2 s along the blended path at the planned acceleration
-    t_k = torch.arange(1, PLAN_STEPS + 1, device=dev, dtype=torch.float32) * PLAN_DT
+
+def _plan(world, path: _Path, accel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(plan (B, PLAN_STEPS, 3) ego frame, target speed (B,)): PLAN_STEPS poses along the blended
+    path at the planned acceleration, stopping (never reversing) and capped at max(v, v0)."""
+    v, d_e, d_t = path.v, path.d_e, path.d_t
+    t_k = torch.arange(1, PLAN_STEPS + 1, device=world.device, dtype=torch.float32) * PLAN_DT
     ds = v[:, None] * t_k + 0.5 * accel[:, None] * t_k**2
     t_stop = torch.where(accel < 0, v / (-accel).clamp(min=1e-3), torch.full_like(v, INF))[:, None]
     ds = torch.where(t_k > t_stop, (v**2 / (2 * (-accel).clamp(min=1e-3)))[:, None], ds).clamp(min=0.0)
-    v_cap = torch.maximum(v, v0)[:, None]
-    ds = torch.minimum(ds, v_cap * t_k)
-    d_k = d_e[:, None] + (d_t - d_e)[:, None] * (ds / trans[:, None]).clamp(max=1.0)
+    ds = torch.minimum(ds, torch.maximum(v, path.v0)[:, None] * t_k)
+    d_k = d_e[:, None] + (d_t - d_e)[:, None] * (ds / path.trans[:, None]).clamp(max=1.0)
     s_k = world.ego_s[:, None] + ds
-    xy_k, ref_k = frenet_to_world(rm, s_k, d_k)
+    xy_k, ref_k = frenet_to_world(world.rmap, s_k, d_k)
     dd = torch.diff(torch.cat([d_e[:, None], d_k], 1), dim=1)
     dss = torch.diff(torch.cat([world.ego_s[:, None], s_k], 1), dim=1)
     head = ref_k + torch.atan2(dd, dss.clamp(min=1e-3))
     head = torch.where(dss > 1e-3, head, ref_k + world.ego_dpsi[:, None])
     plan = se2_relative(world.ego.pose()[:, None], torch.cat([xy_k, head[..., None]], -1))
-    target_speed = (v + accel * 1.0).clamp(min=0.0)
-
-    # ---- reason, by priority
-    R = torch.full((B,), int(Reason.CRUISE), dtype=torch.long, device=dev)
-
-    def put(mask, reason):
-        nonlocal R
-        R = torch.where(mask & (R == int(Reason.CRUISE)), torch.full_like(R, int(reason)), R)
-
-    put(hazard, Reason.BRAKE_HAZARD)
-    put(must_stop & (g_stop < 60.0), Reason.STOP_RED_LIGHT)
-    put(wait_ch & (g_ch < 50.0), Reason.WAIT_CHICKENS)
-    put(cutting & (which == 1), Reason.YIELD_CUT_IN)
-    geese_block = _blocked_by(world, ob, lat, "geese")
-    put(lat["stuck"] & geese_block, Reason.WAIT_TO_PASS)
-    put(lat["stuck"], Reason.STOP_OBSTACLE)
-    put(lat["pass_block"] & geese_block, Reason.PASS_STATIC_ANIMALS)
-    put(lat["avoid_wet"], Reason.AVOID_PUDDLE)
-    put(wet_path & (p_dist < 40.0), Reason.SLOW_PUDDLE)
-    put(lat["pass_block"], Reason.AVOID_OBSTACLE)
-    put(lat["offset_ped"] | (ped_s < 40.0), Reason.OFFSET_PEDESTRIAN)
-    put(lead_binding & (which == 1), Reason.FOLLOW_LEAD)
-    put(curve_binding & (which == 0) & (accel < -0.3), Reason.PREPARE_TURN)
-
-    world.expert_memory = ExpertMemory(target_d=d_t, accel=accel)
-    return ExpertOutput(Action(steer, accel), plan, target_speed, R, d_t)
+    return plan, (v + accel * 1.0).clamp(min=0.0)
 
 
 def _blocked_by(world, ob, lat, kind: str) -> torch.Tensor:
