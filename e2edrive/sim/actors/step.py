@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -54,6 +54,18 @@ def actor_world_poses(a: Actors, rmap: RoadMap, spin: SpinState) -> tuple[torch.
     return pose, vel
 
 
+@dataclass
+class _Motion:
+    """Candidate next state of every actor under one behaviour, (B, N) each (Frenet)."""
+
+    s: torch.Tensor
+    d: torch.Tensor
+    psi: torch.Tensor
+    speed: torch.Tensor
+    s_dot: torch.Tensor
+    d_dot: torch.Tensor
+
+
 def step_actors(
     a: Actors,
     spin: SpinState,
@@ -66,13 +78,44 @@ def step_actors(
     has_spin: bool,
     dt: float,
 ) -> tuple[Actors, SpinState]:
-    """Advance actors from time t (B,) to t + dt. route_light: (B, I) LightState of the route."""
+    """Advance actors from time t (B,) to t + dt. route_light: (B, I) LightState of the route.
+    Each behaviour proposes a motion for every actor; each actor takes its own behaviour's."""
     t_next = t + dt
-    B, N = a.s.shape
+    kin_vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed & ~a.spinning
+    veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, dt)
+    walking, walk, trigger_t, walk_done = _walker_motion(a, ego, t, dt)
+    idle = (a.behavior == int(Behavior.IDLE)) & a.valid
+    i_d, i_dd, i_psi = _idle_sway(a, t_next)
+
+    def pick(v: torch.Tensor, w: torch.Tensor, i: torch.Tensor | None, rest: torch.Tensor) -> torch.Tensor:
+        """Vehicle, walker, idle animal (None: it rests), or the current value."""
+        rest = rest if i is None else torch.where(idle, i, rest)
+        return torch.where(kin_vehicle, v, torch.where(walking, w, rest))
+
+    a = replace(
+        a,
+        s=pick(veh.s, walk.s, None, a.s),
+        d=pick(veh.d, walk.d, i_d, a.d),
+        psi=pick(veh.psi, walk.psi, i_psi, a.psi),
+        speed=pick(veh.speed, walk.speed, None, torch.zeros_like(a.speed)),
+        s_dot=pick(veh.s_dot, walk.s_dot, None, torch.zeros_like(a.s)),
+        d_dot=pick(veh.d_dot, walk.d_dot, i_dd, torch.zeros_like(a.d)),
+        lc_t0=lc_t0,
+        lc_d0=lc_d0,
+        trigger_t=trigger_t,
+        walk_done=walk_done,
+        braking=braking,
+    )
+    if has_spin:
+        a, spin = _step_spinout(a, spin, rmap, barriers, barrier_valid, t_next, dt)
+    return a, spin
+
+
+def _vehicle_motion(a: Actors, rmap: RoadMap, ego: EgoFrenet, t: torch.Tensor, route_light, dt: float):
+    """Vehicles: IDM behind the leader or the stop line, and the quintic lane-change profile,
+    which starts when the ego comes within the car's lc_gap. -> (motion, lc_t0, lc_d0, braking)."""
     vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed
     kin_vehicle = vehicle & ~a.spinning
-
-    # --- vehicles: IDM behind the leader or the stop line, lane change profile
     g_lead, v_lead = leader_gaps(a, ego)
     g_stop = stop_line_gap(a, rmap.inter_s[:, 0], rmap.inter_half[:, 0], route_light[:, 0], STOP_LINE_SETBACK)
     g_stop = torch.where(rmap.inter_valid[:, :1], g_stop, torch.full_like(g_stop, float("inf")))
@@ -90,102 +133,95 @@ def step_actors(
     lc_t0 = torch.where(start_lc, t[:, None], a.lc_t0)
     lc_d0 = torch.where(start_lc, a.d, a.lc_d0)
     changing = torch.isfinite(lc_t0)
-    f, fd = quintic((t_next[:, None] - lc_t0) / a.lc_time)
+    f, fd = quintic(((t + dt)[:, None] - lc_t0) / a.lc_time)
     d_lc = lc_d0 + (a.lc_d - lc_d0) * f
     dd_lc = (a.lc_d - lc_d0) * fd / a.lc_time
     kappa = sample_ref(rmap, a.s)[..., 3]
-    scale = 1.0 / (1 - kappa * a.d).clamp(min=0.5)
+    scale = 1.0 / (1 - kappa * a.d).clamp(min=0.5)  # arc length on the reference per m at offset d
     v_mean = ds / dt
     lat = torch.where(changing, dd_lc, torch.zeros_like(dd_lc))
     v_along = (v_mean**2 - lat**2).clamp(min=0).sqrt()
-    veh_s = a.s + a.direction * v_along * dt * scale
-    veh_d = torch.where(changing, d_lc, a.d)
-    veh_psi = torch.where(v_new > 0.1, torch.atan2(lat, a.direction * v_along.clamp(min=1e-3)), a.psi)
+    motion = _Motion(
+        s=a.s + a.direction * v_along * dt * scale,
+        d=torch.where(changing, d_lc, a.d),
+        psi=torch.where(v_new > 0.1, torch.atan2(lat, a.direction * v_along.clamp(min=1e-3)), a.psi),
+        speed=v_new,
+        s_dot=a.direction * v_new,
+        d_dot=lat,
+    )
+    return motion, lc_t0, lc_d0, braking
 
-    # --- walkers: start after their trigger, walk until the end of their crossing
+
+def _walker_motion(a: Actors, ego: EgoFrenet, t: torch.Tensor, dt: float):
+    """Walkers start after their trigger (and delay) and walk until the end of their crossing; one
+    walking along the road stops rather than walk into the ego's side or front.
+    -> (walking (B, N), motion, trigger_t, walk_done)."""
+    B, N = a.s.shape
     walker = (a.behavior == int(Behavior.WALKER)) & a.valid & ~a.crashed
     trig = torch.isinf(a.trigger_t) & (ego.rear_s[:, None] >= a.trigger_s)
     trigger_t = torch.where(walker & trig, t[:, None].expand(B, N), a.trigger_t)
     walking = walker & (t[:, None] >= trigger_t + a.start_delay) & ~a.walk_done
-    # a pedestrian walking along the road stops rather than walk into the ego's side or front
     ego_gap = (ego.s[:, None] - a.s) * torch.sign(a.vs) - (EGO_LENGTH + a.size[..., 0]) / 2
     ego_side = (ego.d[:, None] - a.d).abs() < (EGO_WIDTH + a.size[..., 1]) / 2 + 0.3
     halt = (a.vs != 0) & (a.vd == 0) & ego_side & (ego_gap > -0.5) & (ego_gap < 1.5)
     walking = walking & ~halt
-    w_s = a.s + a.vs * dt
     w_d = a.d + a.vd * dt
     crossing = a.vd != 0
     arrived = crossing & ((w_d - a.d_end) * torch.sign(a.vd) >= 0)
-    w_d = torch.where(arrived, a.d_end, w_d)
-    walk_done = a.walk_done | (walking & arrived)
-    w_psi = torch.where(walking, torch.atan2(a.vd, a.vs), a.psi)
+    motion = _Motion(
+        s=a.s + a.vs * dt,
+        d=torch.where(arrived, a.d_end, w_d),
+        psi=torch.where(walking, torch.atan2(a.vd, a.vs), a.psi),
+        speed=torch.hypot(a.vs, a.vd),
+        s_dot=a.vs,
+        d_dot=a.vd,
+    )
+    return walking, motion, trigger_t, a.walk_done | (walking & arrived)
 
-    # --- idle animals: small deterministic sway about their home
-    idle = (a.behavior == int(Behavior.IDLE)) & a.valid
+
+def _idle_sway(a: Actors, t_next: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Idle animals sway deterministically about their home: (d, d_dot, psi) (B, N) at t_next."""
     tt = t_next[:, None]
-    i_d = a.d_home + a.idle_amp * torch.sin(0.7 * tt + a.idle_phase)
-    i_dd = a.idle_amp * 0.7 * torch.cos(0.7 * tt + a.idle_phase)
-    i_psi = a.psi_home + 0.4 * torch.sin(0.5 * tt + 2 * a.idle_phase)
+    d = a.d_home + a.idle_amp * torch.sin(0.7 * tt + a.idle_phase)
+    d_dot = a.idle_amp * 0.7 * torch.cos(0.7 * tt + a.idle_phase)
+    psi = a.psi_home + 0.4 * torch.sin(0.5 * tt + 2 * a.idle_phase)
+    return d, d_dot, psi
 
-    s = torch.where(kin_vehicle, veh_s, torch.where(walking, w_s, a.s))
-    d = torch.where(kin_vehicle, veh_d, torch.where(walking, w_d, torch.where(idle, i_d, a.d)))
-    psi = torch.where(kin_vehicle, veh_psi, torch.where(walking, w_psi, torch.where(idle, i_psi, a.psi)))
-    speed = torch.where(
-        kin_vehicle, v_new, torch.where(walking, torch.hypot(a.vs, a.vd), torch.zeros_like(a.speed))
-    )
-    s_dot = torch.where(kin_vehicle, a.direction * v_new, torch.where(walking, a.vs, torch.zeros_like(a.s)))
-    d_dot = torch.where(
-        kin_vehicle, lat, torch.where(walking, a.vd, torch.where(idle, i_dd, torch.zeros_like(a.d)))
-    )
+
+def _step_spinout(a: Actors, spin: SpinState, rmap: RoadMap, barriers, barrier_valid, t_next, dt: float):
+    """The spin-out car: hand over to the rigid body at its spin time, then follow the physics.
+    Only the environments that have one are stepped, against the barrier segments near the car."""
+    B, N = a.s.shape
+    slot, has = spin.slot, spin.slot >= 0
+    spin_time = _slot_get(a.spin_time, slot)
+    start = has & ~spin.active & (t_next >= spin_time) & ~_slot_get(a.crashed, slot)
+    direction = _slot_get(a.spin_dir, slot)
+    pose, _ = actor_world_poses(a, rmap, spin)
+    pose_slot = torch.gather(pose, 1, slot.clamp(min=0)[:, None, None].expand(B, 1, 3)).squeeze(1)
+    spin = start_spin(spin, start, pose_slot, _slot_get(a.speed, slot), direction)
+    # a body at rest stays at rest: only moving ones are stepped (one host sync per step,
+    # much cheaper than the physics it skips)
+    moving = spin.active & ((spin.body.vx.abs() + spin.body.vy.abs() + spin.body.yaw_rate.abs()) > 0.02)
+    if not bool(moving.any()):
+        return a, spin
+    near_bar, near_valid = _nearby_barriers(barriers, barrier_valid, _slot_get(a.s, slot))
+    spin = advance_spin(spin, near_bar, near_valid, t_next, direction, dt)
+    onehot = torch.nn.functional.one_hot(slot.clamp(min=0), N).bool() & spin.active[:, None]
+    xy = torch.stack([spin.body.x, spin.body.y], -1)[:, None]
+    s1, d1, ref_yaw = world_to_frenet(rmap, xy, _slot_get(a.s, slot)[:, None])
+    s1, d1, ref_yaw = s1[:, 0], d1[:, 0], ref_yaw[:, 0]
+    c, sn = torch.cos(ref_yaw), torch.sin(ref_yaw)
+    vx, vy = spin.body.vx, spin.body.vy
     a = replace(
         a,
-        s=s,
-        d=d,
-        psi=psi,
-        speed=speed,
-        s_dot=s_dot,
-        d_dot=d_dot,
-        lc_t0=lc_t0,
-        lc_d0=lc_d0,
-        trigger_t=trigger_t,
-        walk_done=walk_done,
-        braking=braking,
+        s=_slot_put(a.s, onehot, s1),
+        d=_slot_put(a.d, onehot, d1),
+        psi=_slot_put(a.psi, onehot, spin.body.yaw - ref_yaw),
+        speed=_slot_put(a.speed, onehot, torch.hypot(vx, vy)),
+        s_dot=_slot_put(a.s_dot, onehot, c * vx + sn * vy),
+        d_dot=_slot_put(a.d_dot, onehot, -sn * vx + c * vy),
+        spinning=a.spinning | onehot,
     )
-
-    # --- the spin-out car: hand over to the rigid body at its spin time, then follow the physics.
-    # Only the environments that have one are stepped, against the barrier segments near the car.
-    if has_spin:
-        slot, has = spin.slot, spin.slot >= 0
-        spin_time = _slot_get(a.spin_time, slot)
-        start = has & ~spin.active & (t_next >= spin_time) & ~_slot_get(a.crashed, slot)
-        direction = _slot_get(a.spin_dir, slot)
-        pose, _ = actor_world_poses(a, rmap, spin)
-        pose_slot = torch.gather(pose, 1, slot.clamp(min=0)[:, None, None].expand(B, 1, 3)).squeeze(1)
-        spin = start_spin(spin, start, pose_slot, _slot_get(a.speed, slot), direction)
-        # a body at rest stays at rest: only moving ones are stepped (one host sync per step,
-        # much cheaper than the physics it skips)
-        moving = spin.active & ((spin.body.vx.abs() + spin.body.vy.abs() + spin.body.yaw_rate.abs()) > 0.02)
-        if not bool(moving.any()):
-            return a, spin
-        near_bar, near_valid = _nearby_barriers(barriers, barrier_valid, _slot_get(a.s, slot))
-        spin = advance_spin(spin, near_bar, near_valid, t_next, direction, dt)
-        act = spin.active
-        onehot = torch.nn.functional.one_hot(slot.clamp(min=0), N).bool() & act[:, None]
-        xy = torch.stack([spin.body.x, spin.body.y], -1)[:, None]
-        s1, d1, ref_yaw = world_to_frenet(rmap, xy, _slot_get(a.s, slot)[:, None])
-        s1, d1, ref_yaw = s1[:, 0], d1[:, 0], ref_yaw[:, 0]
-        c, sn = torch.cos(ref_yaw), torch.sin(ref_yaw)
-        vx, vy = spin.body.vx, spin.body.vy
-        a = replace(
-            a,
-            s=_slot_put(a.s, onehot, s1),
-            d=_slot_put(a.d, onehot, d1),
-            psi=_slot_put(a.psi, onehot, spin.body.yaw - ref_yaw),
-            speed=_slot_put(a.speed, onehot, torch.hypot(vx, vy)),
-            s_dot=_slot_put(a.s_dot, onehot, c * vx + sn * vy),
-            d_dot=_slot_put(a.d_dot, onehot, -sn * vx + c * vy),
-            spinning=a.spinning | onehot,
-        )
     return a, spin
 
 
