@@ -3,6 +3,8 @@
     e2edrive eval --checkpoint runs/tiny --suite basic --seeds 1000000:1000020
     e2edrive eval --driver expert --suite corner --seeds 1000000:1000010 --json
     e2edrive eval --checkpoint runs/tiny --data runs/val --report runs/report
+    e2edrive eval --checkpoint runs/tiny --corrupt fog:2 --corrupt action_latency:1 --monitor
+    e2edrive eval --checkpoint runs/tiny --corrupt all      # one condition per fault and severity
 
 Evaluation seeds must not overlap the seeds the checkpoint was trained on (checked per scenario).
 `--json` prints the schema of `e2edrive drive --json`: {"episodes": [...], "summary": {...}}, plus
@@ -48,6 +50,11 @@ class EvalArgs:
     """append every failed episode to this failure bank directory (replay it with `e2edrive replay`)"""
     bank_passed: bool = False
     """with --bank, also bank the passed episodes, as a regression set"""
+    corrupt: tyro.conf.UseAppendAction[tuple[str, ...]] = ()
+    """inject a fault NAME:SEVERITY (sim.faults; repeat to combine); 'all' or 'all:S' evaluates
+    every fault (at every severity, or at S) as a separate condition"""
+    monitor: bool = False
+    """wrap the driver in the camera health monitor (masks faulty cameras, stops if the fronts fail)"""
 
 
 def main(argv: list[str]) -> int:
@@ -67,6 +74,7 @@ def _run(args: EvalArgs) -> int:
     from e2edrive.eval.report import markdown_table, scenario_rows, summary_rows, write_report
     from e2edrive.eval.runner import evaluate_driver
     from e2edrive.eval.suites import check_disjoint, suite_scenarios
+    from e2edrive.sim.faults import parse_faults
     from e2edrive.sim.metrics import summarize
 
     scenarios = suite_scenarios(args.suite)
@@ -81,40 +89,74 @@ def _run(args: EvalArgs) -> int:
     from e2edrive.core.rig import make_rig
 
     rig = make_rig()
+    conditions = _conditions(args.corrupt)  # checked before anything drives
     driver = make_driver(driver_name, args.checkpoint, rig=rig, device=args.device)
+    if args.monitor:
+        from e2edrive.eval.monitored import MonitoredDriver
+
+        driver = MonitoredDriver(driver)
     open_loop = None
     if args.data is not None:
         open_loop = _open_loop(driver, args)
     pairs = [(s, seed) for s in scenarios for seed in seeds]
-    ev = evaluate_driver(
-        driver,
-        pairs,
-        args.num_envs,
-        args.device,
-        rig,
-        args.report,
-        args.videos if args.report else 0,
-        args.progress,
-        open_loop,
-    )
+    evals = []
+    for specs in conditions:
+        ev = evaluate_driver(
+            driver,
+            pairs,
+            args.num_envs,
+            args.device,
+            rig,
+            args.report,
+            args.videos if args.report else 0,
+            args.progress,
+            open_loop,
+            faults=parse_faults(list(specs)),
+        )
+        if specs:
+            ev.name = f"{driver.name} [{', '.join(specs)}]"
+        evals.append(ev)
     if args.bank is not None:
         from e2edrive.data.failure_bank import bank_results
 
-        n = bank_results(args.bank, ev.results, args.checkpoint, driver_name, args.bank_passed)
+        results = [r for ev in evals for r in ev.results]
+        n = bank_results(args.bank, results, args.checkpoint, driver_name, args.bank_passed)
         print(f"banked {n} episodes in {args.bank}", file=sys.stderr)
     if args.report:
-        path = write_report(args.report, [ev], title=f"e2edrive eval: {driver.name} on {args.suite}")
+        path = write_report(args.report, evals, title=f"e2edrive eval: {driver.name} on {args.suite}")
         print(f"report: {path}", file=sys.stderr)
     if args.json:
-        payload = {"episodes": [r.to_dict() for r in ev.results], "summary": summarize(ev.results)}
-        if open_loop is not None:
-            payload["open_loop"] = open_loop
-        print(json.dumps(payload, allow_nan=False))
+        payloads = []
+        for specs, ev in zip(conditions, evals):
+            payload = {"episodes": [r.to_dict() for r in ev.results], "summary": summarize(ev.results)}
+            if specs:
+                payload["faults"] = list(specs)
+            if open_loop is not None:
+                payload["open_loop"] = open_loop
+            payloads.append(payload)
+        # One condition keeps `drive --json`'s schema; a fault sweep lists one object per condition.
+        print(json.dumps(payloads[0] if len(payloads) == 1 else {"conditions": payloads}, allow_nan=False))
     else:
-        print(markdown_table(*scenario_rows(ev)))
-        print()
-        print(markdown_table(*summary_rows([ev])))
+        if len(evals) == 1:
+            print(markdown_table(*scenario_rows(evals[0])))
+            print()
+        print(markdown_table(*summary_rows(evals)))
     return 0
+
+
+def _conditions(corrupt: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """--corrupt values -> the fault sets to evaluate, each a separate run: one set of every fault
+    given, or with 'all' / 'all:S' one condition per fault and severity."""
+    from e2edrive.sim.faults import fault_grid, parse_faults
+
+    specs = [s for c in corrupt for s in c.split(",")]
+    grid = [s for s in specs if s.strip().split(":")[0] == "all"]
+    if grid:
+        if len(grid) != len(specs):
+            raise ValueError("--corrupt all sweeps every fault alone; it does not combine with other faults")
+        return [(s,) for g in grid for s in fault_grid(g)]
+    parse_faults(specs)
+    return [tuple(specs)]
 
 
 def _open_loop(driver, args: EvalArgs) -> dict:

@@ -44,12 +44,15 @@ def run_closed_loop(
     on_frame: Callable | None = None,
     desc: str | None = None,
     max_steps: int = 0,
+    faults: list | None = None,
 ) -> list[EpisodeResult]:
     """Drive every (scenario, seed) of `pairs`; results in the order of `pairs`.
 
     on_frame(world, obs, action, plan_xy, reasons, slot_jobs): called after the driver acted, before
     the world steps (slot_jobs[b] is the index in `pairs` of slot b's episode, or -1 if idle).
-    max_steps > 0 cuts every episode after that many steps (smoke tests); its result is then partial."""
+    max_steps > 0 cuts every episode after that many steps (smoke tests); its result is then partial.
+    faults (sim.faults.Fault): corrupt each observation before the driver acts (on_frame sees the
+    corrupted frames); actuator faults wrap the driver."""
     if not pairs:
         raise ValueError("no episodes to evaluate")
     if num_envs < 1:
@@ -58,6 +61,10 @@ def run_closed_loop(
     B = min(num_envs, len(queue))
     start, queue = queue[:B], queue[B:]
     world = _world([p for _, p in start], device, rig)
+    from e2edrive.sim.faults import FaultInjector
+
+    injector = FaultInjector(faults or [])
+    driver = injector.wrap(driver)
     renderer = None
     if driver.needs_images:
         from e2edrive.sim.render import Renderer
@@ -74,8 +81,11 @@ def run_closed_loop(
         bar = tqdm(total=len(pairs), desc=desc or f"eval {driver.name}", unit="ep", dynamic_ncols=True)
     active = torch.ones(B, dtype=torch.bool, device=world.device)
     while any(j >= 0 for j in slot_job):
-        images = renderer.render(world.scene()).rgb if renderer is not None else None
-        obs = world.observation(images=images)
+        render = renderer.render(world.scene()) if renderer is not None else None
+        obs = world.observation(images=render.rgb if render is not None else None)
+        if injector.faults:
+            episodes = [pairs[j] if j >= 0 else None for j in slot_job]
+            obs = injector.apply(obs, episodes, world.steps, render.depth if render is not None else None)
         action, plan, reasons = driver.act(obs, privileged)
         if on_frame is not None:
             on_frame(world, obs, action, plan, reasons, slot_job)
@@ -142,6 +152,7 @@ def record_videos(
     rig=None,
     render_cameras: bool = True,
     max_steps: int = 0,
+    faults: list | None = None,
 ) -> tuple[list[Path], list[EpisodeResult]]:
     """Drive `pairs` (all at once, one slot each) and write OUT/SCENARIO_SEED.mp4 for each."""
     from e2edrive.core.video import VideoWriter
@@ -177,6 +188,7 @@ def record_videos(
             progress=False,
             on_frame=on_frame,
             max_steps=max_steps,
+            faults=faults,
         )
     return paths, results
 
@@ -198,12 +210,15 @@ def evaluate_driver(
     progress: bool = True,
     open_loop: dict | None = None,
     max_steps: int = 0,
+    faults: list | None = None,
 ):
     """Closed loop over `pairs`, then MP4s of up to `max_videos` failed episodes into
     REPORT/videos/ (one per scenario first, so the videos cover different failures)."""
     from e2edrive.eval.report import DriverEval
 
-    results = run_closed_loop(driver, pairs, num_envs, device, rig, progress, max_steps=max_steps)
+    results = run_closed_loop(
+        driver, pairs, num_envs, device, rig, progress, max_steps=max_steps, faults=faults
+    )
     ev = DriverEval(driver.name, results, open_loop)
     if report_dir is not None and max_videos > 0:
         by_scenario: dict[str, list[EpisodeResult]] = {}
@@ -219,6 +234,8 @@ def evaluate_driver(
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in driver.name)  # "policy (corner)"
             video_dir = Path(report_dir) / "videos" / safe
             pairs_v = [(r.scenario, r.seed) for r in chosen]
-            paths, _ = record_videos(driver, pairs_v, video_dir, device, rig, max_steps=max_steps)
+            paths, _ = record_videos(
+                driver, pairs_v, video_dir, device, rig, max_steps=max_steps, faults=faults
+            )
             ev.videos = [(r.scenario, r.seed, str(p.relative_to(report_dir))) for r, p in zip(chosen, paths)]
     return ev
