@@ -48,6 +48,7 @@ class FakeWorld:
         self.t = [t + 1 for t in self.t]
         done = torch.tensor([t >= _length(s) for (_, s), t in zip(self.jobs, self.t)])
         infr = SimpleNamespace(**{k: torch.zeros(len(self.t), dtype=torch.bool) for k in INFRACTIONS})
+        infr.ttc = torch.full((len(self.t),), float("inf"))
         return SimpleNamespace(done=done, infractions=infr)
 
     def episode_results(self):

@@ -55,7 +55,7 @@ def test_a_short_dagger_run_records_interventions_and_trains(tmp_path):
     data = DrivingDataset(tmp_path / "dagger/data", history=2)
     assert len(data.episodes) == 2  # aggregated over both rounds
     flags = data.index["flags"].to_pylist()
-    assert all("intervention" in f for f in flags)
+    assert all("expert_takeover" in f for f in flags)
     assert (tmp_path / "dagger/run/checkpoint/config.json").is_file()
     rows = [json.loads(x) for x in (tmp_path / "dagger/dagger_log.jsonl").read_text().splitlines()]
     assert len(rows) == 2

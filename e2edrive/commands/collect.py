@@ -48,6 +48,9 @@ class CollectConfig:
     """environments stepped together (batch size of the world and the renderer)"""
     device: str = "cpu"
     """torch device of the world and the renderer"""
+    shadow: str | None = None
+    """run directory of a trained network that watches silently (shadow mode: the expert drives,
+    the network's disagreement goes into the index and fires the shadow_disagreement trigger)"""
     height: int = 64
     """camera image height, px"""
     width: int = 128
@@ -80,6 +83,8 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     """Run every job and record it; returns a summary (episodes, frames, seconds)."""
     from e2edrive.core.rig import make_rig
     from e2edrive.data.recorder import Recorder
+    from e2edrive.data.shadow import disagreement
+    from e2edrive.data.step_records import StepRecorder
     from e2edrive.sim.expert import perturb_action
     from e2edrive.sim.render.renderer import Renderer
     from e2edrive.sim.world import World
@@ -95,6 +100,8 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     B = min(cfg.num_envs, len(jobs))
     world = World([j[0] for j in jobs[:B]], [j[1] for j in jobs[:B]], device=cfg.device, rig=rig)
     renderer = Renderer(rig, cfg.device)
+    shadow = _shadow_driver(cfg, rig, B)
+    records = StepRecorder()
     env_job = list(jobs[:B])  # the job each environment is driving
     next_job = B
     recording = torch.ones(B, dtype=torch.bool)  # False once an environment has no job left
@@ -113,10 +120,18 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
             action = expert.action
             if cfg.noise > 0 or cfg.noise_accel > 0:
                 action = perturb_action(action, world, steer_std=cfg.noise, accel_std=cfg.noise_accel)
+            dis = net_out = None
+            if shadow is not None:
+                s_action, s_plan, s_reasons = shadow.act(obs)
+                dis = disagreement(
+                    action, expert.plan[..., :2], expert.reason_text(), s_action, s_plan, s_reasons
+                )
+                net_out = shadow.last_output
             pose = world.ego.pose()
             out = world.step(action)
             infractions = {k: getattr(out.infractions, k) for k in INFRACTIONS}
-            rec.add_step(obs, labels, action, pose, infractions=infractions, active=recording)
+            record = records.record(obs, labels, action.accel, out.infractions, shadow=dis, net_out=net_out)
+            rec.add_step(obs, labels, action, pose, infractions=infractions, record=record, active=recording)
             n_frames += int(recording.sum())
             steps += 1
             done = out.done.cpu()
@@ -147,11 +162,24 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     return {"episodes": n_episodes, "passed": n_passed, "frames": n_frames, "seconds": seconds}
 
 
+def _shadow_driver(cfg: CollectConfig, rig, batch: int):
+    """The network watching in shadow mode (--shadow RUN), reset for `batch` environments, or None."""
+    if cfg.shadow is None:
+        return None
+    from e2edrive.core.device import as_device
+    from e2edrive.eval.drivers import PolicyDriver, load_policy
+
+    device = as_device(cfg.device)
+    driver = PolicyDriver(load_policy(cfg.shadow, rig=rig, device=device))
+    driver.reset(batch, device)
+    return driver
+
+
 def main(argv: list[str]) -> int:
     cfg = tyro.cli(CollectConfig, args=argv, prog="e2edrive collect", description=__doc__)
     try:
         summary = collect(cfg, command=" ".join(["e2edrive", "collect", *argv]))
-    except (ValueError, KeyError, DatasetFormatError, RuntimeError) as e:
+    except (ValueError, KeyError, DatasetFormatError, RuntimeError, FileNotFoundError) as e:
         print(f"e2edrive collect: error: {e}", file=sys.stderr)
         return 2
     fps = summary["frames"] / max(summary["seconds"], 1e-9)

@@ -78,6 +78,7 @@ class PolicyDriver(Driver):
         # The ego-status MLP is blind by design; every other network reads cameras.
         self.needs_images = model.name != "ego_mlp"
         self.state: Any = None
+        self.last_output: DrivingOutput | None = None  # the heads of the last step (shadow mode reads them)
 
     def reset(self, batch: int, device: torch.device) -> None:
         self.model.to(device)
@@ -86,7 +87,7 @@ class PolicyDriver(Driver):
     @torch.no_grad()
     def act(self, obs, privileged=None):
         action, self.state, out = self.model.act(obs, self.state)
-        out: DrivingOutput
+        self.last_output = out
         return action, out.plan[..., :2], _reasons(out)
 
 

@@ -11,7 +11,9 @@ Each round:
                  a red light ahead (the expert is stopping for it) and the policy brakes at least
                  1 m/s^2 less than the expert
                the expert's action is executed; the frame is an intervention: recorded with
-               flags=["intervention"], intervention=True and priority 1, as a fleet would upload it.
+               intervention=True, and the expert_takeover trigger fires (flags, priority), as a
+               fleet would upload it; every frame also carries its StepRecord (shadow disagreement
+               of policy and expert, TTC, hazards: data.triggers).
   3. aggregate the frames into one dataset (D <- D u D_i, through data.Recorder), and
   4. train    the policy on the aggregate for `train_steps` more steps (train.loop.train,
                resumed each round, so optimizer state carries over).
@@ -35,6 +37,8 @@ from e2edrive.core.constants import LABEL_GRID
 from e2edrive.core.env import Driver
 from e2edrive.core.reasons import Reason
 from e2edrive.core.types import Action, Observation
+from e2edrive.data.shadow import disagreement
+from e2edrive.data.step_records import StepRecorder
 
 
 @dataclass
@@ -101,9 +105,12 @@ class DaggerDriver(Driver):
         self.policy.to(device)
         self.state = self.policy.init_state(batch, device)
         self.ttc = torch.full((batch,), float("inf"), device=device)
+        self.infractions = None  # the previous step's: what led into the state being recorded
+        self.records = StepRecorder()
 
     def observe(self, step_output) -> None:
         self.ttc = step_output.infractions.ttc
+        self.infractions = step_output.infractions
 
     def episode_end(self, env: int, scenario: str, seed: int, result) -> None:
         self.recorder.end_episode(
@@ -141,16 +148,15 @@ class DaggerDriver(Driver):
             reason=e.reason,
         )
         live = ~privileged.done().cpu()
-        flags = [["intervention"] if u else [] for u in unsafe.tolist()]
+        # shadow mode the other way round: the policy drives, the expert watches (a safety driver)
+        shadow = disagreement(
+            a_pi, out.plan[..., :2], _reason_texts(out), e.action, e.plan[..., :2], e.reason_text()
+        )
+        infractions = self.infractions if not bool(obs.first.all()) else None
+        record = self.records.record(obs, labels, action.accel, infractions, unsafe, shadow, out)
+        record.ttc = ttc.to(record.ttc.device).float()
         self.recorder.add_step(
-            obs,
-            labels,
-            action,
-            privileged.ego_pose(),
-            intervention=unsafe,
-            priority=unsafe.float(),
-            flags=flags,
-            active=live,
+            obs, labels, action, privileged.ego_pose(), intervention=unsafe, record=record, active=live
         )
         n = int(live.sum())
         self.stats["frames"] += n
@@ -167,3 +173,12 @@ def takeover(ttc, ego_d, target_d, reason, policy_accel, expert_accel, cfg: Onli
     red = reason == int(Reason.STOP_RED_LIGHT)
     unsafe |= red & (policy_accel > expert_accel + 1.0)
     return unsafe
+
+
+def _reason_texts(out) -> list[str] | None:
+    """The network's reason sentences, or None when it has no reason head."""
+    if out.reason is None:
+        return None
+    from e2edrive.core.reasons import REASON_TEXT
+
+    return [REASON_TEXT[Reason(int(i))] for i in out.reason.argmax(-1).tolist()]
