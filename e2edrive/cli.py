@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "scenarios": "list the scenario catalog",
     "drive": "drive scenarios with a driver; per-scenario results, --json, --video",
     "collect": "record drives into a dataset (Parquet index + array shards)",
+    "dataset": "look inside a dataset: info, verify checksums, episode video, export to Parquet + MP4",
     "mine": "SQL over a dataset's index and trigger clips -> clip manifest for train --manifest",
     "train": "imitation training of a driving network",
     "dagger": "online imitation / DAgger from the simulator, with expert takeovers recorded",
