@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "eval": "closed-loop evaluation of a checkpoint or a named driver on a suite",
     "curate": "balanced training clips (quotas, near-duplicates, trivial clips) and unseen eval sets",
     "replay": "re-drive a checkpoint on a failure bank: fixed / still failing / regressed / stale",
+    "robustness": "driving score under camera and actuator faults: resilience rate, corruption error",
     "export": "export a checkpoint to ONNX",
     "quickstart": "collect, train the tiny preset, evaluate closed loop, write the report",
 }
