@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "robustness": "driving score under camera and actuator faults: resilience rate, corruption error",
     "export": "export a checkpoint to ONNX",
     "quickstart": "collect, train the tiny preset, evaluate closed loop, write the report",
+    "worldmodel": "train the 8-camera world model (train) or measure its fidelity by horizon (eval)",
+    "dream": "drive scenarios inside a trained world model, from live World contexts; --video, --inject",
 }
 
 

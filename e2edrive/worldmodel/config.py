@@ -153,18 +153,30 @@ def check_rig(cfg: WorldModelConfig, rig: CameraRig, where: str) -> None:
         )
 
 
+def _patch(rig: CameraRig, want: int, downsample: int = 8) -> int:
+    """`want`, or the largest power of two dividing the latent map of a smaller rig (a 16 x 32
+    test rig has a 2 x 4 latent: patch 2)."""
+    h, w = rig.height // downsample, rig.width // downsample
+    p = want
+    while p > 1 and (h % p or w % p):
+        p //= 2
+    return p
+
+
 def tiny(rig: CameraRig | None = None) -> WorldModelConfig:
     """2 CPU cores (the defaults above)."""
-    return WorldModelConfig(rig=(rig or make_rig()).to_dict())
+    rig = rig or make_rig()
+    return WorldModelConfig(rig=rig.to_dict(), patch=_patch(rig, 4))
 
 
 def base(rig: CameraRig | None = None) -> WorldModelConfig:
     """One GPU: more latent channels, finer tokens, a deeper transformer."""
+    rig = rig or make_rig()
     return WorldModelConfig(
-        rig=(rig or make_rig()).to_dict(),
+        rig=rig.to_dict(),
         latent_channels=16,
         encoder_widths=(64, 128, 128),
-        patch=2,
+        patch=_patch(rig, 2),
         context=6,
         d_model=256,
         n_layers=6,

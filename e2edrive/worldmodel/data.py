@@ -68,9 +68,9 @@ class WindowDataset(Dataset):
         index = self.ds.index
         ep, t = index["episode"].to_numpy(), index["t"].to_numpy()
         self.starts: list[tuple[int, int]] = []
-        for e in np.unique(ep):
-            n = int(t[ep == e].max()) + 1
-            self.starts += [(int(e), s) for s in range(0, n - length + 1, stride)]
+        self.episode_frames = {int(e): int(t[ep == e].max()) + 1 for e in np.unique(ep)}
+        for e, n in self.episode_frames.items():
+            self.starts += [(e, s) for s in range(0, n - length + 1, stride)]
         if not self.starts:
             raise ValueError(
                 f"{root}: no episode has {length} frames (the world model needs context + unroll "
