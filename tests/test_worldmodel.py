@@ -235,6 +235,29 @@ def tiny_dataset(tmp_path_factory):
     return out
 
 
+def test_dream_env_from_a_recording_replays_its_agents_until_the_recording_ends(tiny_dataset):
+    from e2edrive.data.dataset import DrivingDataset
+    from e2edrive.worldmodel.context import LogStart
+
+    model = _small_model()
+    ds = DrivingDataset(tiny_dataset, history=1)
+    env = DreamEnv(
+        model,
+        LogStart(ds, model.cfg.context),
+        [("lane_follow", 0), ("lane_follow", 1)],
+        mode="agent_conditioned",
+    )
+    zero = torch.zeros(2)
+    steps = 0
+    while not bool(env.done.all()):
+        out = env.step(Action(zero, zero))
+        steps += 1
+    assert steps == 9 - model.cfg.context and out.truncated.any()  # the recording's length is the limit
+    assert [r.steps for r in env.episode_results()] == [steps, steps]
+    with pytest.raises(ValueError, match="no recorded episode"):
+        DreamEnv(model, LogStart(ds, model.cfg.context), [("cut_in", 0)])
+
+
 def test_cli_worldmodel_train_eval_and_dream(tiny_dataset, tmp_path, capsys):
     from e2edrive.cli import main
 

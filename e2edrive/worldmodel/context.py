@@ -5,6 +5,7 @@
     world_context   a live `World`: the privileged expert drives K-1 steps while the renderer
                     records K frames; the World is returned too, to run beside the dream
     episode_context a recorded episode of a dataset, from frame `start` (K frames)
+    WorldStart, LogStart   `DreamEnv`'s start callables over live Worlds and over recordings
     WorldAgents     agent boxes from a World stepped beside the dream with the dream's actions
     LogAgents       agent boxes replayed from a recorded episode
 
@@ -188,22 +189,74 @@ def episode_context(dataset, episode: int, start: int, frames: int) -> tuple[Con
 
 
 class LogAgents:
-    """Agent boxes replayed from a recorded episode, one frame per step (the last frame repeats
-    after the recording ends). The recorded agents reacted to the recorded ego, not the dream's."""
+    """Agent boxes replayed from recorded episodes (one per environment), one frame per step; the
+    last frame repeats after a recording ends. The recorded agents reacted to the recorded ego,
+    not to the dream's."""
 
     def __init__(self, shard, t: int):
-        self.shard, self.t = shard, t
+        self.parts = [(shard, t)]
 
     def next_boxes(self, action: Action) -> AgentBoxes:
-        self.t = min(self.t + 1, self.shard.length - 1)
-        r = np.array([self.t])
-        pose = torch.from_numpy(self.shard.read("ego_pose", r))
-        boxes = torch.from_numpy(self.shard.read("boxes", r))
+        self.parts = [(sh, min(t + 1, sh.length - 1)) for sh, t in self.parts]
+        rows = []
+        for sh, t in self.parts:
+            r = np.array([t])
+            pose = torch.from_numpy(sh.read("ego_pose", r))
+            rows.append(
+                AgentBoxes(
+                    ego_to_world(torch.from_numpy(sh.read("boxes", r)), pose),
+                    torch.from_numpy(sh.read("box_class", r)).long(),
+                    torch.from_numpy(sh.read("box_valid", r)),
+                )
+            )
         return AgentBoxes(
-            ego_to_world(boxes, pose),
-            torch.from_numpy(self.shard.read("box_class", r)).long(),
-            torch.from_numpy(self.shard.read("box_valid", r)),
+            *(torch.cat([getattr(a, f) for a in rows]) for f in ("boxes", "box_class", "valid"))
         )
+
+
+def cat_contexts(contexts: list[Context]) -> Context:
+    """Contexts of B_i environments each -> one of sum B_i (same rig)."""
+    first = contexts[0]
+    fields = {}
+    for name in Context.__dataclass_fields__:
+        values = [getattr(c, name) for c in contexts]
+        if name == "rig":
+            fields[name] = first.rig
+        elif name == "nav":
+            fields[name] = NavGoal(
+                *(torch.cat([getattr(v, f) for v in values]) for f in NavGoal.__dataclass_fields__)
+            )
+        else:
+            fields[name] = torch.cat(values)
+    return Context(**fields)
+
+
+class LogStart:
+    """`DreamEnv`'s start for recordings: (scenario, seed) -> that episode of `dataset` (a
+    data.DrivingDataset), context = its frames [start, start + frames). The time limit is the
+    recording's length; the agent source replays its boxes (agent_conditioned mode)."""
+
+    def __init__(self, dataset, frames: int, start: int = 0):
+        self.dataset, self.frames, self.start = dataset, frames, start
+        index = dataset.index
+        self.episodes = {
+            (sc, int(se)): int(ep)
+            for sc, se, ep in zip(
+                index["scenario"].to_pylist(), index["seed"].to_pylist(), index["episode"].to_pylist()
+            )
+        }
+
+    def __call__(self, pairs: list[tuple[str, int]]) -> tuple[Context, LogAgents]:
+        missing = [p for p in pairs if (p[0], int(p[1])) not in self.episodes]
+        if missing:
+            raise ValueError(f"no recorded episode of {missing[0]} in {self.dataset.root}")
+        got = [
+            episode_context(self.dataset, self.episodes[(p[0], int(p[1]))], self.start, self.frames)
+            for p in pairs
+        ]
+        source = got[0][1]
+        source.parts = [part for _, src in got for part in src.parts]
+        return cat_contexts([c for c, _ in got]), source
 
 
 class WorldStart:
