@@ -12,7 +12,8 @@ The expert cannot drive in a dream (it needs the simulator's privileged view).
 
 --video writes the dream of the first episode beside the real World from the same start driven
 with the same actions (dream left, real right). --inject cut_in runs the dream agent-conditioned
-(agents from the World beside it) with one agent replaced by a car cutting across the ego's path.
+(agents from the World beside it) with one agent replaced by a car cutting across the ego's path;
+the injected car exists only in the dream, not in the real World of the video.
 """
 
 from __future__ import annotations

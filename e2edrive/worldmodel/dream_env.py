@@ -3,8 +3,10 @@
 It starts from a real context (K frames of a live World or of a recorded episode, see
 worldmodel.context), then every `step(action)` asks the dynamics model for the next latents of
 the 8 cameras, the ego's motion, the agents' boxes and the events, and the observation's images
-are the decoded latents. Whatever drives the World drives the dream, with these differences,
-each an approximation to know about:
+are the decoded latents. Any non-privileged driver that drives the World drives the dream (the
+observation always carries the decoded images, so camera drivers need no renderer; note that
+eval.runner.run_closed_loop builds its own World and renders through `world.scene()`, so it takes
+a dream only through a hook it does not have yet). Differences, each an approximation to know:
 
 - Ego state: odometry and speed are the model's prediction; accel = speed change / DT, yaw rate
   = dyaw / DT, and the front-wheel angle follows the command under the actuator's rate limit
