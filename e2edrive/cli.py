@@ -42,7 +42,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"e2edrive: unknown verb {verb!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"e2edrive.commands.{verb}")
-    return int(module.main(rest) or 0)
+    try:
+        code = int(module.main(rest) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `e2edrive drive --json | head -c 10`: the reader left; what it wanted it has. Point stdout
+        # at devnull so the interpreter's final flush does not raise again, and exit quietly.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as e:
+        # Bad input a verb did not catch itself: one line, no traceback (a bug raises other types).
+        line = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"e2edrive {verb}: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

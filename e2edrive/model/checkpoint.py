@@ -160,7 +160,13 @@ def load_checkpoint(
         if d is not None:
             raise ValueError(f"checkpoint {directory} was trained for another rig: {d}")
     model = cls(cfg)
-    state = load_file(str(Path(directory) / WEIGHTS), device=str(map_location))
+    try:
+        state = load_file(str(Path(directory) / WEIGHTS), device=str(map_location))
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a bad file
+        if isinstance(e, (FileNotFoundError, ValueError)):
+            raise
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"checkpoint {directory}: {WEIGHTS} is truncated or corrupt ({first})") from e
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and own[k].shape != state[k].shape]

@@ -34,6 +34,7 @@ from e2edrive.core.constants import PLAN_STEPS
 from e2edrive.core.types import Labels, Observation
 from e2edrive.model.base import ACTION_SCALE, DrivingLossWeights, DrivingPolicy, driving_loss
 from e2edrive.model.output import DrivingOutput
+from e2edrive.model.validate import check_frames
 
 # Output scales: the last linear layer predicts order-one numbers, these bring them to units, so
 # a freshly initialised network starts near zero and Adam reaches metres in hundreds of steps,
@@ -126,11 +127,16 @@ class Dave2(DrivingPolicy):
         return (yuv - self.yuv_offset) / self.yuv_half_range
 
     def forward(self, obs: Observation) -> DrivingOutput:  # obs tensors (B, T, ...); uses the last frame
+        check_frames(obs, clip=True)
         cam = self.camera_index(obs)
         x = self.normalise(obs.images[:, -1, cam])  # (B, 3, 66, 200)
         valid = obs.camera_valid[:, -1, cam].to(x.dtype).view(-1, 1, 1, 1)  # (B, 1, 1, 1)
         x = self.convs(x * valid)  # (B, 64, 1, 18)
         return self.head(self.fcs(x.flatten(1)))  # flatten: (B, 1152)
+
+    def act(self, obs: Observation, state=None):
+        check_frames(obs, clip=False)  # before the one-frame clip: act takes camera frames, uint8
+        return super().act(obs, state)
 
     def loss(self, out: DrivingOutput, labels: Labels) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         parts = driving_loss(out, labels, self.config.loss)

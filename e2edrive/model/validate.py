@@ -36,6 +36,38 @@ def _bad_rows(x: torch.Tensor, lead: int) -> list[int]:
     return bad.reshape(*x.shape[:lead], -1).any(-1).flatten().nonzero().flatten().tolist()
 
 
+def check_pixels(img: torch.Tensor, clip: bool) -> None:
+    """uint8 frames, or (training clips only) finite float 0..255. A streaming `act` gets camera
+    frames, always uint8: a float frame there is a preprocessing mistake, refused."""
+    lead = 2 if clip else 1
+    if img.dtype == torch.uint8:
+        return
+    if not img.is_floating_point():
+        raise ValueError(f"images must be uint8 (or float 0..255), got {img.dtype}")
+    bad = _bad_rows(img, lead + 1)
+    if bad:
+        raise ValueError(
+            f"images contain NaN or inf in {len(bad)} camera frame(s), flat indices {bad[:10]} "
+            f"over {tuple(img.shape[: lead + 1])}"
+        )
+    if not clip:
+        raise ValueError(f"act takes uint8 camera frames as the cameras give them, got {img.dtype} images")
+
+
+def check_frames(obs: Observation, clip: bool) -> None:
+    """The frame checks of a network that knows no rig of its own (DAVE-2): layout, the size the
+    observation's rig says, pixel type."""
+    lead = 2 if clip else 1
+    layout = "(B, T, N_cam, 3, H, W)" if clip else "(B, N_cam, 3, H, W)"
+    img = obs.images
+    if img.dim() != lead + 4 or img.shape[-3] != 3:
+        raise ValueError(f"images must be {layout}, got shape {tuple(img.shape)}")
+    H, W = img.shape[-2:]
+    if (H, W) != (obs.rig.height, obs.rig.width):
+        raise ValueError(f"images are {H}x{W}, the rig says {obs.rig.height}x{obs.rig.width}")
+    check_pixels(img, clip)
+
+
 def check_observation(obs: Observation, rig: CameraRig, clip: bool, check_rig: bool = True) -> None:
     """Raise ValueError naming the problem. clip=True: tensors (B, T, ...); False: (B, ...)."""
     lead = 2 if clip else 1
@@ -56,15 +88,7 @@ def check_observation(obs: Observation, rig: CameraRig, clip: bool, check_rig: b
     diff = rig_difference(rig, obs.rig) if check_rig else None
     if diff is not None:
         raise ValueError(f"observation rig does not match the model's rig: {diff}")
-    if img.dtype != torch.uint8:
-        if not img.is_floating_point():
-            raise ValueError(f"images must be uint8 (or float 0..255), got {img.dtype}")
-        bad = _bad_rows(img, lead + 1)
-        if bad:
-            raise ValueError(
-                f"images contain NaN or inf in {len(bad)} camera frame(s), flat indices {bad[:10]} "
-                f"over {tuple(img.shape[: lead + 1])}"
-            )
+    check_pixels(img, clip)
     shape = tuple(img.shape[:lead])
     if tuple(obs.camera_valid.shape) != shape + (N,):
         raise ValueError(f"camera_valid must be {shape + (N,)}, got {tuple(obs.camera_valid.shape)}")

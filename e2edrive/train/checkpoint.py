@@ -195,3 +195,65 @@ def seeds_to_ranges(pairs: list[tuple[str, int]]) -> dict[str, list[list[int]]]:
         out[scenario] = ranges
     return out
 
+
+# --- one trainer per run directory --------------------------------------------------------------
+
+LOCK_FILE = ".train.lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class RunLock:
+    """RUN/.train.lock holding the trainer's pid, taken with O_EXCL: a second `train` into the same
+    --out refuses instead of interleaving checkpoints. A lock left by a killed process (its pid is
+    gone) is taken over."""
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.held = False
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):  # the second try follows the removal of a stale lock
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise FileExistsError(
+                        f"{self.path.parent} is being trained by another process (pid {pid}, lock "
+                        f"{self.path}): wait for it or choose another --out"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its trainer is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise FileExistsError(f"could not take the lock {self.path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def remove_stale_tmp(run_dir: str | Path) -> list[Path]:
+    """Delete RUN/.checkpoint.tmp-PID folders a killed trainer left half-written (call it with the
+    RunLock held: then no live trainer is writing one). The previous checkpoint is untouched."""
+    run_dir = Path(run_dir)
+    stale = sorted(run_dir.glob(f".{CHECKPOINT_DIR}.tmp-*")) if run_dir.is_dir() else []
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale

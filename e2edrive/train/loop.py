@@ -13,6 +13,7 @@ a run that was never stopped: on CPU the parameters are bit-identical (tests/tes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -29,11 +30,13 @@ from e2edrive.eval.open_loop import evaluate_open_loop, format_open_loop
 from e2edrive.model.base import DrivingPolicy
 from e2edrive.train import ddp
 from e2edrive.train.checkpoint import (
+    RunLock,
     TrainerState,
     capture_rng,
     find_checkpoint,
     load_model_weights,
     load_trainer_state,
+    remove_stale_tmp,
     restore_rng,
     save_run_checkpoint,
     seeds_to_ranges,
@@ -55,11 +58,31 @@ def train(
 ) -> TrainerState:
     """Train per cfg and return the final TrainerState. model/dataset/val_dataset override what
     cfg names (tests and online training pass their own); on_step(step) runs after each step."""
+    check_config(cfg)
     d = ddp.setup(cfg.device, cfg.threads)
     try:
-        return _train(cfg, d, model, dataset, val_dataset, on_step)
+        # Rank 0 speaks for the run: it alone takes the lock and clears what a killed run left.
+        with RunLock(cfg.out) if d.is_main else contextlib.nullcontext():
+            if d.is_main:
+                remove_stale_tmp(cfg.out)
+            return _train(cfg, d, model, dataset, val_dataset, on_step)
     finally:
         ddp.cleanup(d)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse values that would fail later with an obscure error (a division by zero, CUDA init)."""
+    for name in ("epochs", "batch_size", "history"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0: automatic), got {cfg.threads}")
+    if not cfg.lr > 0:
+        raise ValueError(f"--lr must be > 0, got {cfg.lr}")
+    if cfg.device != "auto":
+        from e2edrive.core.device import as_device
+
+        as_device(cfg.device)  # ValueError, one line, when CUDA is asked for and absent
 
 
 def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerState:
