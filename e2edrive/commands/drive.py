@@ -163,24 +163,29 @@ def main(argv: list[str] | None = None) -> int:
     from e2edrive.sim.metrics import summarize
     from e2edrive.sim.scenarios import resolve_scenarios
 
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
     try:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
         names = resolve_scenarios(args.scenario)
         seeds = parse_seed_range(args.seeds)
         if args.num_envs < 1:
             raise ValueError("--num-envs must be >= 1")
         driver, rig = make_drive_driver(args)
+        outputs = _Outputs(args, driver)  # opened before the drive: a bad --video path fails now
     except (KeyError, ValueError, FileNotFoundError, ImportError) as e:
         print(f"e2edrive drive: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     pairs = [(n, s) for n in names for s in seeds]
-    with _Outputs(args, driver) as outputs:
-        t0 = time.perf_counter()
+    t0 = time.perf_counter()
+    try:
         results = run_episodes(
             pairs, driver, args.num_envs, args.device, outputs.on_step, rig, args.max_steps
         )
+    except BaseException:
+        outputs.close(failed=True)
+        raise
+    outputs.close(failed=False)
     wall = time.perf_counter() - t0
     if args.json:
         payload = {"episodes": [r.to_dict() for r in results], "summary": summarize(results)}
@@ -192,25 +197,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class _Outputs:
-    """The per-step writers of slot 0 (--video, --rerun): opened before the drive, closed after it,
-    discarded if it fails (VideoWriter never leaves a truncated MP4)."""
+    """The per-step writers of slot 0 (--video, --rerun): opened before the drive, closed after it;
+    a failed drive leaves no video (VideoWriter never leaves a truncated MP4)."""
 
     def __init__(self, args: DriveArgs, driver):
         self.args, self.driver = args, driver
-        self.video = self.rerun = None
+        self.video = self.rerun = self.renderer = None
         self.frames = 0
-        self.renderer = None
-
-    def __enter__(self) -> _Outputs:
-        if self.args.video:
+        if args.video:
             from e2edrive.core.video import VideoWriter
 
-            self.video = VideoWriter(self.args.video, fps=10).__enter__()
-        if self.args.rerun:
+            self.video = VideoWriter(args.video, fps=10)
+        if args.rerun:
             from e2edrive.eval.rerun_log import RerunLogger
 
-            self.rerun = RerunLogger(self.args.rerun, application=f"e2edrive drive {self.driver.name}")
-        return self
+            self.rerun = RerunLogger(args.rerun, application=f"e2edrive drive {driver.name}")
 
     @property
     def on_step(self) -> Callable | None:
@@ -235,8 +236,8 @@ class _Outputs:
             self.rerun.log_step(world, 0, self.renderer, plan0, None if reasons is None else reasons[0])
         self.frames += 1
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def close(self, failed: bool) -> None:
         if self.video is not None:
-            self.video.__exit__(exc_type, exc, tb)
+            self.video.abort() if failed else self.video.close()
         if self.rerun is not None:
             self.rerun.close()
