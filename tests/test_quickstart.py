@@ -36,15 +36,35 @@ def test_verdict_checks_the_three_goals():
         "constant_velocity": _ev("constant_velocity", 20.0),
     }
     text = _verdict(good)
-    assert "85.0 (goal >= 80): met" in text and "94%" in text and "beats 3/3" in text
+    assert "94% (goal >= 90%): met" in text and "beats 3/3" in text
     bad = dict(good, policy=_ev("policy", 35.0))
     text = _verdict(bad)
     assert "NOT met" in text and "beats 2/3 baselines (ego_only, constant_velocity)" in text
 
 
+def test_verdict_checks_the_corner_goal():
+    basic = {"policy": _ev("policy", 85.0), "expert": _ev("expert", 90.0)}
+
+    def corner(passes: dict[str, list[bool]]) -> dict:
+        results = []
+        for scenario, ok in passes.items():
+            for k, p in enumerate(ok):
+                r = _ev("policy", 90.0 if p else 10.0).results[0]
+                r.scenario, r.seed, r.passed = scenario, k, p
+                results.append(r)
+        return {"policy": DriverEval("policy (corner)", results)}
+
+    met = _verdict(basic, corner({"cut_in": [True, True], "puddle": [True, False]}))
+    assert "corner pass rate 75% (goal >= 50%, none at zero): met" in met
+    zero = _verdict(basic, corner({"cut_in": [True, True, True], "puddle": [False]}))
+    assert "puddle at zero): NOT met" in zero  # 75 % pooled, but one scenario never passes
+
+
 def test_bad_arguments_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="train-seeds"):
-        run(QuickstartArgs(out=str(tmp_path), train_seeds=0))
+    with pytest.raises(ValueError, match="eval-seeds"):
+        run(QuickstartArgs(out=str(tmp_path), eval_seeds=0))
+    with pytest.raises(KeyError, match="unknown recipe"):
+        run(QuickstartArgs(out=str(tmp_path), recipe="nope"))
     with pytest.raises(KeyError, match="unknown suite"):
         run(QuickstartArgs(out=str(tmp_path), train_suite="nope"))
 
@@ -52,21 +72,11 @@ def test_bad_arguments_are_refused(tmp_path):
 @pytest.mark.slow  # the whole loop, cut short: ~5-10 min on 2 cores
 def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
     args = QuickstartArgs(
-        out=str(tmp_path / "qs"),
-        minutes=2.5,
-        train_suite="lane_follow",
-        train_seeds=1,
-        val_seeds=1,
-        eval_seeds=1,
-        corner_seeds=1,
-        num_envs=4,
-        eval_minutes=0.5,
-        max_episode_steps=30,
-        videos=1,
-        batch_size=4,
+        out=str(tmp_path / "qs"), recipe="smoke", num_envs=4, max_episode_steps=30, videos=1, val_seeds=1
     )
     table = run(args)
     assert "basic suite" in table and "policy" in table and "expert" in table and "goals:" in table
+    assert "corner pass rate" in table and "failure-bank replay" in table and "recall by distance" in table
     out = tmp_path / "qs"
     assert (out / "report" / "index.html").is_file() and (out / "summary.md").is_file()
     for model in ("driving", "dave2", "ego_mlp"):

@@ -1,0 +1,124 @@
+"""The quickstart's data-engine round, one function per stage of the loop (a helper of the
+`quickstart` verb, not a verb):
+
+  drive   the policy drives fresh training seeds; the expert watches in shadow mode, takes over
+          when the state is unsafe and labels every frame; each frame's StepRecord fires the
+          triggers (commands.dagger.rollout_round, train.online.DaggerDriver)
+  bank    the episodes the policy failed enter the failure bank with the checkpoint that failed
+  mine    SQL over the grown dataset's trigger table: every triggered clip, as a manifest
+  train   the policy trains on, resumed, on every frame plus the mined clips repeated
+          (data.mixture.PrioritizedClips): the engine's priority
+  replay  the bank is re-driven with the new network: fixed / still failing / regressed
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+MINE_SQL = "SELECT episode, start_t, end_t, trigger, priority FROM triggers"
+
+
+def engine_round(args, recipe, say, out: Path, r: int, run: Path, data: Path, scenarios, train) -> dict:
+    """One round; returns what it measured (frames, interventions, mined clips, replay table)."""
+    marker = out / f".done-engine-{r}"
+    if marker.exists():
+        say(f"engine round {r}: done before, skipping")
+        return json.loads((out / f"engine-{r}.json").read_text())
+    first = max(recipe.basic_seeds, recipe.corner_seeds) + r * recipe.dagger_seeds
+    pairs = [(s, k) for s in scenarios for k in range(first, first + recipe.dagger_seeds)]
+    say(f"engine round {r}: the policy drives {len(pairs)} episodes (seeds {first}..), the expert watches")
+    stats, results = _drive(args, run, data, pairs, r)
+    bank = out / "bank"
+    from e2edrive.data.failure_bank import bank_results
+
+    banked = bank_results(bank, results, run / "checkpoint", "policy")
+    passed = sum(x.passed for x in results)
+    say(
+        f"engine round {r}: {stats['frames']} frames, {stats['interventions']} takeovers, "
+        f"{passed}/{len(results)} passed; {banked} failures banked"
+    )
+    clips = _mine(data)
+    say(f"engine round {r}: mined {len(clips)} triggered clips ({sum(c.frames for c in clips)} frames)")
+    steps = recipe.steps["driving"] + (r + 1) * recipe.dagger_steps
+    train("driving", data, steps, stage=f"engine-{r}", mined=clips)
+    replay = _replay(args, run, bank)
+    say(f"engine round {r}: replay of the bank with the new network: {replay['totals']}")
+    row = {
+        "round": r,
+        "episodes": len(results),
+        "passed": passed,
+        **stats,
+        "banked": banked,
+        "mined_clips": len(clips),
+        "mined_frames": sum(c.frames for c in clips),
+        "mined_by_trigger": _count(clips),
+        "replay": replay,
+    }
+    (out / f"engine-{r}.json").write_text(json.dumps(row, indent=1))
+    marker.touch()
+    return row
+
+
+def _drive(args, run: Path, data: Path, pairs, r: int):
+    import torch
+
+    from e2edrive.commands.dagger import rollout_round
+    from e2edrive.core.rig import make_rig
+    from e2edrive.eval.drivers import load_policy
+    from e2edrive.sim.render import Renderer
+    from e2edrive.train.online import OnlineConfig
+
+    rig = make_rig()
+    cfg = OnlineConfig(num_envs=args.num_envs, device=args.device, max_episode_steps=args.max_episode_steps)
+    policy = load_policy(run, rig=rig, device=args.device)
+    gen = torch.Generator().manual_seed(r)
+    return rollout_round(policy, data, pairs, 0.0, cfg, rig, Renderer(rig, args.device), gen, round_=r)
+
+
+def _mine(data: Path):
+    from e2edrive.data.mining import mine
+
+    clips, _ = mine(data, MINE_SQL)
+    return clips
+
+
+def _count(clips) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in clips:
+        counts[c.tag] = counts.get(c.tag, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _replay(args, run: Path, bank: Path) -> dict:
+    from e2edrive.core.rig import make_rig
+    from e2edrive.data.failure_bank import FailureBank
+    from e2edrive.eval.drivers import make_driver
+    from e2edrive.eval.replay import replay_bank
+
+    t0 = time.perf_counter()
+    driver = make_driver("checkpoint", run, rig=make_rig(), device=args.device)
+    report = replay_bank(
+        FailureBank(bank),
+        driver,
+        args.num_envs,
+        args.device,
+        progress=False,
+        max_steps=args.max_episode_steps,
+    )
+    return {**report.to_dict(), "table": report.table(), "seconds": time.perf_counter() - t0}
+
+
+def prioritized_dataset(data: Path, history: int, clips, repeat: int):
+    """The training set after a round: every frame once, the mined clips' frames `repeat` more times."""
+    from e2edrive.data.dataset import DrivingDataset
+    from e2edrive.data.mixture import PrioritizedClips
+
+    base = DrivingDataset(data, history=history)
+    mined = (
+        DrivingDataset(data, history=history, clips=[(c.episode, c.start_t, c.end_t) for c in clips])
+        if clips
+        else None
+    )
+    return PrioritizedClips(base, mined, repeat)

@@ -1,0 +1,80 @@
+"""Named training recipes of the quickstart, budgeted in optimisation steps, not in wall time.
+
+A budget in minutes makes a slower or busier machine train a weaker policy (a briefly busy
+machine gave `basic` 89.8 against 96.9 from the same command). A budget in steps trains the same
+policy on any machine, up to float nondeterminism; only the wall time differs. The step counts
+below are fitted to 2 idle cores so that the whole `quick` recipe, install and evaluation
+included, ends in about 30 minutes (BENCHMARKS.md has the measured stage times).
+
+quick   the 30-minute quickstart: the whole catalog, one DAgger round with the data engine
+long    about 2 hours on 2 cores: more seeds, more steps, two DAgger rounds, 16 evaluation seeds
+smoke   seconds, for tests: tiny data and a few steps (its scores mean nothing)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    train_suite: str = "all"
+    """scenarios recorded for training (a suite or comma-separated names)"""
+    basic_seeds: int = 12
+    """training episodes per `basic` scenario (expert with DART noise)"""
+    corner_seeds: int = 8
+    """training episodes per other scenario: the hard cases are rarer on the road, and cheaper here
+    to over-represent through the data engine's mined clips than through more raw driving"""
+    steps: dict[str, int] = field(default_factory=lambda: {"dave2": 1200, "ego_mlp": 600, "driving": 1500})
+    """behaviour-cloning optimisation steps per network"""
+    dagger_rounds: int = 1
+    """rounds of the engine's loop: the policy drives (the expert watches, takes over, labels),
+    triggers fire, their clips are mined and trained on with priority"""
+    dagger_seeds: int = 4
+    """episodes per training scenario the policy drives in each round"""
+    dagger_steps: int = 700
+    """optimisation steps after each round"""
+    mined_repeat: int = 2
+    """times each mined (triggered) clip's frames appear in the training set after a round, on top
+    of their one ordinary appearance: the priority of the engine's clips"""
+    eval_seeds: int = 8
+    """closed-loop episodes per scenario, every suite (unseen seeds from 1,000,000)"""
+    batch_size: int = 8
+    """training batch size"""
+    noise: float = 0.05
+    """steering noise std (rad) of the DART bursts during collection"""
+    noise_accel: float = 1.0
+    """acceleration noise std (m/s^2) of the DART bursts"""
+
+
+RECIPES: dict[str, Recipe] = {
+    "quick": Recipe("quick"),
+    "long": Recipe(
+        "long",
+        basic_seeds=24,
+        corner_seeds=16,
+        steps={"dave2": 2400, "ego_mlp": 1200, "driving": 7000},
+        dagger_rounds=2,
+        dagger_seeds=8,
+        dagger_steps=2500,
+        eval_seeds=16,
+    ),
+    "smoke": Recipe(
+        "smoke",
+        train_suite="lane_follow",
+        basic_seeds=1,
+        corner_seeds=1,
+        steps={"dave2": 2, "ego_mlp": 2, "driving": 2},
+        dagger_seeds=1,
+        dagger_steps=2,
+        eval_seeds=1,
+        batch_size=4,
+    ),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise KeyError(f"unknown recipe {name!r}; recipes: {', '.join(RECIPES)}")
+    return RECIPES[name]
