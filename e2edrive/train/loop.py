@@ -42,7 +42,7 @@ from e2edrive.train.checkpoint import (
     seeds_to_ranges,
 )
 from e2edrive.train.config import TrainConfig, config_mismatch
-from e2edrive.train.data import collate_fn, dataset_seed_pairs, open_dataset
+from e2edrive.train.data import collate_fn, dataset_seed_pairs, open_dataset, open_training_data
 from e2edrive.train.models import build_model
 
 LOG_FILE = "train_log.jsonl"
@@ -91,7 +91,8 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
 
     # --- data ---------------------------------------------------------------------------------
     grids = cfg.model == "driving"  # only the full network reads the BEV and camera label grids
-    dataset = dataset if dataset is not None else open_dataset(cfg.data, cfg.history, grids)
+    if dataset is None:  # a manifest selects its clips' frames (open_training_data), else every frame
+        dataset = open_training_data(cfg) if cfg.manifest else open_dataset(cfg.data, cfg.history, grids)
     if val_dataset is None and cfg.val_data:
         val_dataset = open_dataset(cfg.val_data, cfg.history, grids)
     collate = collate_fn(dataset)
