@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 import tyro
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -74,6 +76,8 @@ def _inject_wrap(kind: str | None):
 
 def _side_by_side(dream: torch.Tensor, real: torch.Tensor, names: list[str]) -> torch.Tensor:
     """(N, 3, h, w) uint8 each -> (2 rows h, 8 w, 3) uint8 at 2x: dream mosaic left, real right."""
+    import torch
+
     from e2edrive.core.font import draw_text
     from e2edrive.sim.topdown import mosaic
 
@@ -143,6 +147,8 @@ def dream(args: DreamArgs) -> list:
 
 def main(argv: list[str]) -> int:
     args = tyro.cli(DreamArgs, args=argv, prog="e2edrive dream", description=__doc__)
+    import torch  # after parsing: --help stays fast
+
     torch.set_num_threads(args.threads)
     from e2edrive.sim.metrics import summarize
 

@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import tyro
 
 
@@ -30,6 +29,8 @@ class ExportArgs:
 
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(ExportArgs, args=argv, prog="e2edrive export")
+    import torch  # after parsing: --help stays fast
+
     torch.set_num_threads(min(2, torch.get_num_threads()))
     from e2edrive.core.rig import make_rig
     from e2edrive.model.checkpoint import load_checkpoint

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import tyro
 
-from e2edrive.sim.scenarios import SCENARIOS
-
 
 @dataclass
 class ScenariosArgs:
@@ -18,7 +16,9 @@ class ScenariosArgs:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(ScenariosArgs, args=argv)
+    args = tyro.cli(ScenariosArgs, args=argv, prog="e2edrive scenarios")
+    from e2edrive.sim.scenarios import SCENARIOS  # loads torch: after parsing, so --help stays fast
+
     width = max(len(n) for n in SCENARIOS)
     for name, cls in SCENARIOS.items():
         tags = ",".join(cls.tags)

@@ -106,14 +106,14 @@ SUBCOMMANDS = {"train": _train, "eval": _eval}
 
 
 def main(argv: list[str]) -> int:
-    from e2edrive.data.format import CorruptShardError, DatasetFormatError
-
     if not argv:
         print(USAGE, file=sys.stderr)
         return 2
     if argv[0] in ("-h", "--help"):
         print(f"{USAGE}\n\n{__doc__}")
         return 0
+    from e2edrive.data.format import CorruptShardError, DatasetFormatError  # loads torch: not for --help
+
     if argv[0] not in SUBCOMMANDS:
         print(f"e2edrive worldmodel: unknown subcommand {argv[0]!r}\n{USAGE}", file=sys.stderr)
         return 2
