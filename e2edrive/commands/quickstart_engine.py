@@ -29,11 +29,14 @@ def engine_round(args, recipe, say, out: Path, r: int, run: Path, data: Path, sc
     first = max(recipe.basic_seeds, recipe.corner_seeds) + r * recipe.dagger_seeds
     pairs = [(s, k) for s in scenarios for k in range(first, first + recipe.dagger_seeds)]
     say(f"engine round {r}: the policy drives {len(pairs)} episodes (seeds {first}..), the expert watches")
-    stats, results = _drive(args, run, data, pairs, r)
+    # the network that drives this round, kept whole (trainer state included): the bank names it,
+    # and the engine-value experiment (bench.engine_value) continues it along other data
+    before = _snapshot(run, out / "runs" / f"{run.name}-round{r}")
+    stats, results = _drive(args, before, data, pairs, r)
     bank = out / "bank"
     from e2edrive.data.failure_bank import bank_results
 
-    banked = bank_results(bank, results, run / "checkpoint", "policy")
+    banked = bank_results(bank, results, before / "checkpoint", "policy")
     passed = sum(x.passed for x in results)
     say(
         f"engine round {r}: {stats['frames']} frames, {stats['interventions']} takeovers, "
@@ -59,6 +62,16 @@ def engine_round(args, recipe, say, out: Path, r: int, run: Path, data: Path, sc
     (out / f"engine-{r}.json").write_text(json.dumps(row, indent=1))
     marker.touch()
     return row
+
+
+def _snapshot(run: Path, dst: Path) -> Path:
+    """Copy the run directory (checkpoint and trainer state) to dst, replacing an older copy."""
+    import shutil
+
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(run, dst, ignore=shutil.ignore_patterns("tensorboard", "*.lock"))
+    return dst
 
 
 def _drive(args, run: Path, data: Path, pairs, r: int):

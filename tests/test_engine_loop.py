@@ -1,0 +1,75 @@
+"""The quickstart's engine pieces: prioritized clips, recipes in steps, perception recall geometry."""
+
+import pytest
+import torch
+
+from e2edrive.core.constants import LABEL_GRID
+from e2edrive.eval.perception import _cells, _seen_by_heatmap, _seen_by_occupancy, recall_table
+from e2edrive.train.recipes import RECIPES, get_recipe
+
+
+class _Frames(torch.utils.data.Dataset):
+    def __init__(self, tag: str, n: int):
+        self.items = [f"{tag}{i}" for i in range(n)]
+        self.index = {"tag": tag}
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_prioritized_clips_repeat_the_mined_frames():
+    from e2edrive.data.mixture import PrioritizedClips
+
+    mix = PrioritizedClips(_Frames("b", 5), _Frames("m", 2), repeat=3)
+    assert len(mix) == 5 + 3 * 2
+    assert [mix[i] for i in range(len(mix))] == ["b0", "b1", "b2", "b3", "b4"] + ["m0", "m1"] * 3
+    assert mix.index == {"tag": "b"} and mix.mined_frames == 2  # training seeds come from the base
+    assert len(PrioritizedClips(_Frames("b", 5), None, repeat=3)) == 5
+    with pytest.raises(ValueError):
+        PrioritizedClips(_Frames("b", 5), None, repeat=-1)
+
+
+def test_recipes_are_budgeted_in_steps():
+    for name, r in RECIPES.items():
+        assert set(r.steps) == {"dave2", "ego_mlp", "driving"} and all(v > 0 for v in r.steps.values()), name
+    quick, long = get_recipe("quick"), get_recipe("long")
+    assert quick.eval_seeds >= 8 and long.eval_seeds >= 16  # the issue's minimum episodes per scenario
+    assert long.steps["driving"] > quick.steps["driving"]
+    with pytest.raises(KeyError, match="unknown recipe"):
+        get_recipe("fast")
+
+
+def test_cells_map_ego_points_onto_a_coarse_grid():
+    g = LABEL_GRID  # x in [-16, 48), y in [-24, 24)
+    X, Y = 32, 24  # 2 m cells
+    ix, iy, inside = _cells(torch.tensor([[0.0, 0.0], [47.9, -23.9], [50.0, 0.0]]), X, Y)
+    assert ix.tolist()[:2] == [8, 31] and iy.tolist()[:2] == [12, 0]  # (0 - -16) / 2 = 8; (0 + 24) / 2 = 12
+    assert inside.tolist() == [True, True, False]
+    assert g.x_max == 48.0
+
+
+def test_heatmap_and_occupancy_see_an_object_at_its_cell():
+    X, Y = 32, 24
+    heat = torch.zeros(1, 5, X, Y)
+    heat[0, 2, 18, 12] = 0.9  # a chicken (class 2) peak at x = 20..22 m, y = 0..2 m
+    boxes = torch.zeros(1, 2, 9)
+    boxes[0, 0, :2] = torch.tensor([21.0, 1.0])  # on the peak's cell
+    boxes[0, 1, :2] = torch.tensor([40.0, 1.0])  # far from it
+    boxes[..., 3:6] = torch.tensor([0.45, 0.35, 0.4])
+    cls = torch.full((1, 2), 2)
+    ix, iy, _ = _cells(boxes[..., :2], X, Y)
+    assert _seen_by_heatmap(heat, cls, ix, iy).tolist() == [[True, False]]
+    assert _seen_by_heatmap(heat, torch.full((1, 2), 3), ix, iy).tolist() == [[False, False]]  # a goose: no
+    occ = torch.zeros(1, 8, X, Y)
+    occ[0, 0, 28, 12] = 0.8  # x = 40..42 m
+    assert _seen_by_occupancy(occ, boxes).tolist() == [[False, True]]
+
+
+def test_recall_table_reads_counts():
+    none = {"objects": 0, "object_head": 0, "occupancy_head": 0}
+    recall = {"chicken": {"0-15": {"objects": 4, "object_head": 3, "occupancy_head": 1}, "15-30": none}}
+    text = recall_table(recall)
+    assert "| chicken | 4: 75% / 25% | - |" in text
