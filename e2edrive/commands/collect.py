@@ -17,15 +17,14 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 import tyro
 
 from e2edrive.core.constants import LABEL_GRID
-from e2edrive.core.seeding import parse_seed_range
-from e2edrive.core.types import Labels
-from e2edrive.data.format import INFRACTIONS, DatasetFormatError
+
+if TYPE_CHECKING:  # torch loads when a verb runs, not for --help
+    from e2edrive.core.types import Labels
 
 
 @dataclass
@@ -58,6 +57,7 @@ class CollectConfig:
 
 
 def _jobs(cfg: CollectConfig) -> list[tuple[str, int]]:
+    from e2edrive.core.seeding import parse_seed_range
     from e2edrive.sim.scenarios import resolve_scenarios
 
     names = resolve_scenarios(cfg.scenario)
@@ -81,7 +81,10 @@ def _frame_labels(scene, render, expert) -> Labels:
 
 def collect(cfg: CollectConfig, command: str = "") -> dict:
     """Run every job and record it; returns a summary (episodes, frames, seconds)."""
+    import torch
+
     from e2edrive.core.rig import make_rig
+    from e2edrive.data.format import INFRACTIONS
     from e2edrive.data.recorder import Recorder
     from e2edrive.data.shadow import disagreement
     from e2edrive.data.step_records import StepRecorder
@@ -177,6 +180,8 @@ def _shadow_driver(cfg: CollectConfig, rig, batch: int):
 
 def main(argv: list[str]) -> int:
     cfg = tyro.cli(CollectConfig, args=argv, prog="e2edrive collect", description=__doc__)
+    from e2edrive.data.format import DatasetFormatError
+
     try:
         summary = collect(cfg, command=" ".join(["e2edrive", "collect", *argv]))
     except (ValueError, KeyError, DatasetFormatError, RuntimeError, FileNotFoundError) as e:
