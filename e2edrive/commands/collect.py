@@ -3,6 +3,7 @@
 
     e2edrive collect --scenario all --seeds 0:20 --out runs/data --num-envs 8
     e2edrive collect --scenario cut_in,follow_lead --seeds 100:110 --noise 0.05 --out runs/dart
+    e2edrive collect --scenario all --seeds 0:100 --out runs/data --ray local --workers 2
 
 Jobs are every (scenario, seed) pair; num_envs of them run at once and a finished environment
 starts the next job (streams of episodes). With --noise the executed action is perturbed in
@@ -54,6 +55,11 @@ class CollectConfig:
     """camera image height, px"""
     width: int = 128
     """camera image width, px"""
+    ray: str | None = None
+    """split the jobs over Ray tasks: 'local' (a Ray on this machine), 'auto', or a cluster's
+    HOST:PORT / ray://HOST:PORT (--out must then be a directory every node shares)"""
+    workers: int = 2
+    """with --ray: Ray tasks, each simulating its share of the jobs in num_envs environments"""
 
 
 def _jobs(cfg: CollectConfig) -> list[tuple[str, int]]:
@@ -79,8 +85,33 @@ def _frame_labels(scene, render, expert) -> Labels:
     )
 
 
-def collect(cfg: CollectConfig, command: str = "") -> dict:
-    """Run every job and record it; returns a summary (episodes, frames, seconds)."""
+def check_config(cfg: CollectConfig) -> None:
+    if cfg.num_envs < 1:
+        raise ValueError(f"--num-envs must be >= 1, got {cfg.num_envs}")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise ValueError(f"--max-steps must be >= 1, got {cfg.max_steps}")
+    if cfg.noise < 0 or cfg.noise_accel < 0:
+        raise ValueError(f"noise must be >= 0, got --noise {cfg.noise} --noise-accel {cfg.noise_accel}")
+
+
+def creation_info(cfg: CollectConfig, command: str) -> dict:
+    """Provenance for meta.json."""
+    return {"command": command, "driver": cfg.driver, "noise": cfg.noise, "noise_accel": cfg.noise_accel}
+
+
+def collect(
+    cfg: CollectConfig,
+    command: str = "",
+    jobs: list[tuple[str, int]] | None = None,
+    worker: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run every job and record it; returns a summary (episodes, frames, seconds).
+
+    jobs:   the (scenario, seed) pairs to run (default: all of cfg's); each episode is a function of
+            its pair, whichever process runs it
+    worker: record as this worker id (Recorder(worker=)), beside other writers of cfg.out
+    """
     import torch
 
     from e2edrive.core.rig import make_rig
@@ -92,13 +123,8 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     from e2edrive.sim.render.renderer import Renderer
     from e2edrive.sim.world import World
 
-    if cfg.num_envs < 1:
-        raise ValueError(f"--num-envs must be >= 1, got {cfg.num_envs}")
-    if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise ValueError(f"--max-steps must be >= 1, got {cfg.max_steps}")
-    if cfg.noise < 0 or cfg.noise_accel < 0:
-        raise ValueError(f"noise must be >= 0, got --noise {cfg.noise} --noise-accel {cfg.noise_accel}")
-    jobs = _jobs(cfg)
+    check_config(cfg)
+    jobs = _jobs(cfg) if jobs is None else list(jobs)
     rig = make_rig(cfg.height, cfg.width)
     B = min(cfg.num_envs, len(jobs))
     world = World([j[0] for j in jobs[:B]], [j[1] for j in jobs[:B]], device=cfg.device, rig=rig)
@@ -110,10 +136,10 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
     recording = torch.ones(B, dtype=torch.bool)  # False once an environment has no job left
     steps = torch.zeros(B, dtype=torch.long)  # recorded steps of each environment's episode
     tags = [f"driver={cfg.driver}", f"noise={cfg.noise}", f"noise_accel={cfg.noise_accel}"]
-    creation = {"command": command, "driver": cfg.driver, "noise": cfg.noise, "noise_accel": cfg.noise_accel}
+    creation = creation_info(cfg, command)
     n_episodes = n_frames = n_passed = 0
     start = time.perf_counter()
-    with Recorder(cfg.out, rig, creation=creation) as rec:
+    with Recorder(cfg.out, rig, creation=creation, worker=worker) as rec:
         while bool(recording.any()):
             scene = world.scene()
             render = renderer.render(scene)
@@ -159,7 +185,7 @@ def collect(cfg: CollectConfig, command: str = "") -> dict:
             if restart:
                 world.reset_envs(restart, pairs)
                 steps[restart] = 0
-            if finished:
+            if finished and progress:
                 print(f"  {n_episodes}/{len(jobs)} episodes, {n_frames} frames", flush=True)
     seconds = time.perf_counter() - start
     return {"episodes": n_episodes, "passed": n_passed, "frames": n_frames, "seconds": seconds}
@@ -183,7 +209,13 @@ def main(argv: list[str]) -> int:
     from e2edrive.data.format import DatasetFormatError
 
     try:
-        summary = collect(cfg, command=" ".join(["e2edrive", "collect", *argv]))
+        command = " ".join(["e2edrive", "collect", *argv])
+        if cfg.ray is not None:
+            from e2edrive.commands._ray import collect_on_ray
+
+            summary = collect_on_ray(cfg, command)
+        else:
+            summary = collect(cfg, command=command)
     except (ValueError, KeyError, DatasetFormatError, RuntimeError, FileNotFoundError) as e:
         print(f"e2edrive collect: error: {e}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@
     e2edrive eval --checkpoint runs/tiny --data runs/val --report runs/report
     e2edrive eval --checkpoint runs/tiny --corrupt fog:2 --corrupt action_latency:1 --monitor
     e2edrive eval --checkpoint runs/tiny --corrupt all      # one condition per fault and severity
+    e2edrive eval --checkpoint runs/tiny --suite all --ray local --workers 2   # Ray tasks share the pairs
 
 Evaluation seeds must not overlap the seeds the checkpoint was trained on (checked per scenario).
 `--json` prints the schema of `e2edrive drive --json`: {"episodes": [...], "summary": {...}}, plus
@@ -55,6 +56,11 @@ class EvalArgs:
     every fault (at every severity, or at S) as a separate condition"""
     monitor: bool = False
     """wrap the driver in the camera health monitor (masks faulty cameras, stops if the fronts fail)"""
+    ray: str | None = None
+    """split the (scenario, seed) pairs over Ray tasks: 'local', 'auto', or a cluster's HOST:PORT /
+    ray://HOST:PORT (the checkpoint path must be readable on every node); same results as without"""
+    workers: int = 2
+    """with --ray: Ray tasks, each driving its share in num_envs environments"""
 
 
 def main(argv: list[str]) -> int:
@@ -90,6 +96,8 @@ def _run(args: EvalArgs) -> int:
 
     rig = make_rig()
     conditions = _conditions(args.corrupt)  # checked before anything drives
+    if args.ray is not None and args.report and args.videos > 0:
+        raise ValueError("--ray does not record the report's failure videos; add --videos 0")
     driver = make_driver(driver_name, args.checkpoint, rig=rig, device=args.device)
     if args.monitor:
         from e2edrive.eval.monitored import MonitoredDriver
@@ -101,6 +109,9 @@ def _run(args: EvalArgs) -> int:
     pairs = [(s, seed) for s in scenarios for seed in seeds]
     evals = []
     for specs in conditions:
+        if args.ray is not None:
+            evals.append(_evaluate_on_ray(args, driver.name, pairs, specs, open_loop))
+            continue
         ev = evaluate_driver(
             driver,
             pairs,
@@ -142,6 +153,18 @@ def _run(args: EvalArgs) -> int:
             print()
         print(markdown_table(*summary_rows(evals)))
     return 0
+
+
+def _evaluate_on_ray(args: EvalArgs, name: str, pairs, specs: tuple[str, ...], open_loop):
+    from e2edrive.commands._ray import eval_on_ray
+    from e2edrive.eval.report import DriverEval
+
+    spec = {"driver": args.driver, "checkpoint": args.checkpoint, "monitor": args.monitor}
+    results = eval_on_ray(spec, pairs, args.num_envs, args.device, specs, args.ray, args.workers)
+    ev = DriverEval(name, results, open_loop)
+    if specs:
+        ev.name = f"{name} [{', '.join(specs)}]"
+    return ev
 
 
 def _conditions(corrupt: tuple[str, ...]) -> list[tuple[str, ...]]:

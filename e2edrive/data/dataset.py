@@ -58,7 +58,9 @@ def index_parts(root: str | os.PathLike) -> list[Path]:
     index = Path(root) / INDEX_DIR
     if not index.is_dir():
         return []
-    return sorted(p for p in index.glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
+    parts = [p for p in index.glob("*.parquet") if not p.name.startswith(TMP_PREFIX)]
+    # numeric: worker writers' ids (10 digits and more) must not sort by their first digit
+    return sorted(parts, key=lambda p: (int(p.stem) if p.stem.isdigit() else -1, p.name))
 
 
 def read_index(

@@ -13,12 +13,15 @@ every previously committed episode readable and no visible trace of the unfinish
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import json
 import os
 import platform
+import re
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,22 +76,67 @@ def _host(t: torch.Tensor, rows: torch.Tensor | None) -> np.ndarray:
     return t.cpu().numpy()
 
 
-def _existing_ids(root: Path) -> list[int]:
+# Several writers on one directory (`Recorder(worker=w)`, e.g. one per Ray task) never collide:
+# worker w numbers its episodes from (w + 1) * WORKER_ID_SPAN, a plain writer below WORKER_ID_SPAN,
+# and each writer's temp files carry its own prefix and its own lock file.
+WORKER_ID_SPAN = 10**9  # episodes one writer can commit; int64 ids leave room for MAX_WORKERS spans
+MAX_WORKERS = 100  # worker ids 0..99: two digits in `.lock-wNN` and `.tmp-wNN-`
+_WORKER_TMP = re.compile(re.escape(TMP_PREFIX) + r"w(\d{2})-")
+
+
+def _canonical_float(a: np.ndarray) -> np.ndarray:
+    """One bit pattern per value, so that a shard's checksum depends on values only: -0.0 becomes
+    +0.0 and every NaN +NaN. Both signs occur for the same value depending on history, not on the
+    episode: label slots beyond the valid boxes hold a previous episode's leftovers times 0, and
+    x86 arithmetic yields -NaN where a constant is +NaN."""
+    if a.dtype.kind == "f":
+        np.add(a, 0, out=a)  # -0.0 + 0.0 = +0.0 (round to nearest)
+        nan = np.isnan(a)
+        if nan.any():
+            a[nan] = np.nan
+    return a
+
+
+def worker_id_range(worker: int | None) -> range:
+    """The episode ids a writer allocates: worker w's own span, or the plain writer's."""
+    start = 0 if worker is None else (worker + 1) * WORKER_ID_SPAN
+    return range(start, start + WORKER_ID_SPAN)
+
+
+def worker_lock_name(worker: int | None) -> str:
+    return LOCK_FILE if worker is None else f"{LOCK_FILE}-w{worker:02d}"
+
+
+def _existing_ids(root: Path, ids_range: range) -> list[int]:
     ids = []
     for sub, suffix in ((INDEX_DIR, ".parquet"), (EPISODES_DIR, SHARD_SUFFIX)):
         for p in (root / sub).iterdir():
             if not p.name.startswith(TMP_PREFIX) and p.name.removesuffix(suffix).isdigit():
                 ids.append(int(p.name.removesuffix(suffix)))
-    return ids
+    return [i for i in ids if i in ids_range]
+
+
+def _try_lock(path: Path):
+    """The open file, flock'ed exclusively, or None if another process holds it."""
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
 
 
 class Recorder:
-    """Writes a dataset directory (format.py, FORMAT.md). One recorder per directory at a time
-    (an flock on DIR/.lock enforces it; the kernel drops it if the process dies).
+    """Writes a dataset directory (format.py, FORMAT.md). One plain recorder per directory at a
+    time (an flock on DIR/.lock enforces it; the kernel drops it if the process dies), plus any
+    number of workers with distinct ids beside it (each its own DIR/.lock-wNN, id span and temp
+    file prefix: FORMAT.md, "Several writers").
 
     out_dir: created if missing; an existing dataset is appended to if its rig and grid match
     rig:     camera rig of every observation recorded
     creation: free-form provenance stored in meta.json (command line, scenario list, driver)
+    worker:  0..99, this writer's id among concurrent writers of DIR (None: the plain writer)
     """
 
     def __init__(
@@ -97,16 +145,28 @@ class Recorder:
         rig: CameraRig,
         grid: C.BevGrid = C.LABEL_GRID,
         creation: dict | None = None,
+        worker: int | None = None,
     ):
+        if worker is not None and not 0 <= worker < MAX_WORKERS:
+            raise ValueError(f"recorder worker id must be in 0..{MAX_WORKERS - 1}, got {worker}")
         self.root = Path(out_dir)
-        self.rig, self.grid = rig, grid
+        self.rig, self.grid, self.worker = rig, grid, worker
+        self._tmp = TMP_PREFIX if worker is None else f"{TMP_PREFIX}w{worker:02d}-"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.root / LOCK_FILE, "a+")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise RuntimeError(f"another recorder is writing {self.root}; one writer per dataset") from None
+        self._lock = None
+        # another writer's stale-file sweep may hold this lock for an instant: retry briefly
+        for _ in range(50):
+            self._lock = _try_lock(self.root / worker_lock_name(worker))
+            if self._lock is not None or worker is None:
+                break
+            time.sleep(0.02)
+        if self._lock is None:
+            who = "another recorder" if worker is None else f"another recorder with worker id {worker}"
+            raise RuntimeError(f"{who} is writing {self.root}; one writer per dataset and id") from None
+        if worker is not None:  # who holds it, for operators (and tests that kill a worker)
+            self._lock.truncate(0)
+            self._lock.write(f"{os.getpid()}\n")
+            self._lock.flush()
         try:
             self._open_dataset(creation or {})
         except BaseException:
@@ -117,12 +177,32 @@ class Recorder:
         self._layout: dict | None = None  # frame record layout, fixed by the first step
         self._dtype: np.dtype | None = None
 
-    def _open_dataset(self, creation: dict) -> None:
+    def _remove_leftovers(self) -> None:
+        """Delete the temp files of writers that died mid-episode: ours, and those of any worker
+        whose lock is free (not running). A running worker's files are never touched."""
+        free: dict[str, bool] = {}
         for sub in (INDEX_DIR, EPISODES_DIR):
             (self.root / sub).mkdir(exist_ok=True)
-            for p in (self.root / sub).iterdir():  # leftovers of a writer that died mid-episode
-                if p.name.startswith(TMP_PREFIX):
+            for p in (self.root / sub).iterdir():
+                if not p.name.startswith(TMP_PREFIX):
+                    continue
+                m = _WORKER_TMP.match(p.name)
+                owner = None if m is None else int(m.group(1))
+                if owner != self.worker:
+                    if owner is None:
+                        continue  # the plain writer's: only it cleans them (it holds .lock)
+                    if owner not in free:
+                        f = _try_lock(self.root / worker_lock_name(owner))
+                        free[owner] = f is not None
+                        if f is not None:
+                            f.close()
+                    if not free[owner]:
+                        continue
+                with contextlib.suppress(FileNotFoundError):  # a concurrent sweep took it first
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+    def _open_dataset(self, creation: dict) -> None:
+        self._remove_leftovers()
         if (self.root / META_FILE).exists():
             meta = read_meta(self.root)
             if not CameraRig.from_dict(meta["rig"]).matches(self.rig):
@@ -152,8 +232,9 @@ class Recorder:
                     },
                 },
             )
-        ids = _existing_ids(self.root)
-        self._next_id = max(ids) + 1 if ids else 0
+        span = worker_id_range(self.worker)
+        ids = _existing_ids(self.root, span)
+        self._next_id = max(ids) + 1 if ids else span.start
 
     # ---------------------------------------------------------------- recording
     def add_step(
@@ -232,7 +313,7 @@ class Recorder:
                 raise ValueError(f"{spec.source}.{spec.field} has batch {value.shape[0]}, observation {B}")
             if spec.packed:
                 packed_dims[spec.name] = int(value.shape[-1])
-            batch[spec.name] = pack_array(spec.name, _host(value, rows))
+            batch[spec.name] = pack_array(spec.name, _canonical_float(_host(value, rows)))
         layout = record_layout(batch, packed_dims)
         if self._layout is None:
             self._layout, self._dtype = layout, record_dtype(layout)
@@ -263,7 +344,7 @@ class Recorder:
         columns = self._record_columns(record, labels, rows, n_envs)
         for k, i in enumerate(envs):
             if i not in self._writers:
-                tmp = self.root / EPISODES_DIR / f"{TMP_PREFIX}env{i:05d}{SHARD_SUFFIX}"
+                tmp = self.root / EPISODES_DIR / f"{self._tmp}env{i:05d}{SHARD_SUFFIX}"
                 self._writers[i] = ShardWriter(tmp)
                 self._steps[i] = []
                 records["first"][k] = True  # an episode starts at its first recorded frame, by definition
@@ -368,7 +449,7 @@ class Recorder:
         schema = index_schema().with_metadata(metadata)
         table = pa.table(cols, schema=schema)
         final = self.root / INDEX_DIR / f"{episode_name(episode)}.parquet"
-        tmp = final.with_name(TMP_PREFIX + final.name)
+        tmp = final.with_name(self._tmp + final.name)
         with open(tmp, "wb") as f:
             pq.write_table(table, f)
             f.flush()
@@ -380,7 +461,7 @@ class Recorder:
         """Release the directory. Uncommitted episodes are dropped (they are unfinished)."""
         for i in list(getattr(self, "_writers", {})):
             self.discard(i)
-        if not self._lock.closed:
+        if self._lock is not None and not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
 
