@@ -3,7 +3,8 @@
 #   bash scripts/gpu_check.sh OUT_DIR [QUICKSTART_MINUTES]
 # Stages run one after another, each under its own timeout, and a failing stage does not stop the
 # next: the world, renderer and training benchmarks on CUDA (CPU rows beside them in the same run),
-# then the quickstart with --device cuda on the whole catalog. Logs and JSON land in OUT_DIR.
+# then the device-agnostic tests (tests/test_device.py) on cuda, then the quickstart with --device
+# cuda on the whole catalog. Logs and JSON land in OUT_DIR.
 # Python packages missing on the machine travel as wheels in .whl/ (see BENCHMARKS.md).
 set -u
 OUT=${1:?usage: gpu_check.sh OUT_DIR [QUICKSTART_MINUTES]}
@@ -30,6 +31,7 @@ $py -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0))" |
 stage world 60 $py -m bench.world_steps --device cuda --envs 1024 --repeats 3 --steps 100 --highway-steps 0 --out "$OUT/world_cuda.json"
 stage render 60 $py -m bench.render --device cuda --envs 256 --skip-highway --labels
 stage train 90 bash -c "for m in fp32 bf16; do for b in 8 64; do $py -m bench.train_speed --device cuda --mode \$m --batch-size \$b --steps 10 --warmup 3 | tail -1; done; done"
+stage device_tests 120 $py -m pytest -q tests/test_device.py --device cuda
 stage quickstart $((QS_MIN * 60 + 100)) $py -m e2edrive.cli quickstart --out /tmp/qs --device cuda \
   --minutes "$QS_MIN" --eval-minutes 2 --train-suite all --num-envs 32 --corner-seeds 8 --videos 0 --batch-size 32
 cp /tmp/qs/summary.md "$OUT/quickstart_summary.md" 2>/dev/null
