@@ -8,9 +8,9 @@ Every row records the same (scenario, seed) jobs (world + 8-camera render + labe
 recorder, fsync'd) into a fresh directory. The Ray rows use one local Ray started once (num_cpus =
 the machine's cores); a warm-up collect per worker count starts the worker processes and imports
 torch in them first (the in-process row warms up too), so the figures are steady-state
-throughput, not start-up. frames/s =
-recorded frames / wall seconds of the collect, median over repeats. Each worker uses one torch
-thread (Ray's default for a one-CPU task); the in-process row uses `threads`.
+throughput, not start-up. frames/s = recorded frames / wall seconds of the collect, median over
+repeats. Each worker uses one torch thread (Ray's default for a one-CPU task); the in-process row
+uses `threads`.
 """
 
 from __future__ import annotations

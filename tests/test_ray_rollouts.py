@@ -21,9 +21,10 @@ from e2edrive.commands.collect import main as collect_main
 from e2edrive.core.constants import BevGrid
 from e2edrive.core.rig import make_rig
 from e2edrive.data.dataset import DrivingDataset, index_parts, read_index
-from e2edrive.data.recorder import WORKER_ID_SPAN, Recorder
+from e2edrive.data.recorder import Recorder
 from e2edrive.data.shards import EpisodeShard
 from e2edrive.data.synthetic import record_synthetic_episode
+from e2edrive.data.writers import WORKER_ID_SPAN
 
 RIG = make_rig(16, 32)
 GRID = BevGrid(-4.0, 4.0, -3.0, 3.0)

@@ -127,7 +127,7 @@ def _committed(root: Path, worker: int, before: set[str]) -> dict[tuple[str, int
     import pyarrow.parquet as pq
 
     from e2edrive.data.dataset import index_parts
-    from e2edrive.data.recorder import worker_id_range
+    from e2edrive.data.writers import worker_id_range
 
     span, out = worker_id_range(worker), {}
     for p in index_parts(root):

@@ -13,15 +13,10 @@ every previously committed episode readable and no visible trace of the unfinish
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import fcntl
 import json
 import os
 import platform
-import re
-import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,12 +38,10 @@ from e2edrive.data.format import (
     FORMAT_VERSION,
     INDEX_DIR,
     INFRACTIONS,
-    LOCK_FILE,
     MANIFEST_KEY,
     META_FILE,
     RECORD_COLUMNS,
     SHARD_SUFFIX,
-    TMP_PREFIX,
     TRIGGERS_KEY,
     DatasetFormatError,
     constants_dict,
@@ -61,6 +54,16 @@ from e2edrive.data.format import (
 )
 from e2edrive.data.shards import ShardWriter, pack_array, record_dtype, record_layout
 from e2edrive.data.triggers import StepRecord, fire, trigger_versions
+from e2edrive.data.writers import (
+    acquire_lock,
+    canonical_float,
+    check_worker,
+    existing_ids,
+    release_lock,
+    remove_leftovers,
+    tmp_prefix,
+    worker_id_range,
+)
 
 # arrays whose per-frame values also go into the index (small: kept in memory until the episode ends)
 _INDEX_ARRAYS = ("ego_pose", "speed", "accel", "steer", "yaw_rate", "action", "expert_action", "reason")
@@ -74,57 +77,6 @@ def _host(t: torch.Tensor, rows: torch.Tensor | None) -> np.ndarray:
     elif t.device.type == "cpu":
         t = t.clone()
     return t.cpu().numpy()
-
-
-# Several writers on one directory (`Recorder(worker=w)`, e.g. one per Ray task) never collide:
-# worker w numbers its episodes from (w + 1) * WORKER_ID_SPAN, a plain writer below WORKER_ID_SPAN,
-# and each writer's temp files carry its own prefix and its own lock file.
-WORKER_ID_SPAN = 10**9  # episodes one writer can commit; int64 ids leave room for MAX_WORKERS spans
-MAX_WORKERS = 100  # worker ids 0..99: two digits in `.lock-wNN` and `.tmp-wNN-`
-_WORKER_TMP = re.compile(re.escape(TMP_PREFIX) + r"w(\d{2})-")
-
-
-def _canonical_float(a: np.ndarray) -> np.ndarray:
-    """One bit pattern per value, so that a shard's checksum depends on values only: -0.0 becomes
-    +0.0 and every NaN +NaN. Both signs occur for the same value depending on history, not on the
-    episode: label slots beyond the valid boxes hold a previous episode's leftovers times 0, and
-    x86 arithmetic yields -NaN where a constant is +NaN."""
-    if a.dtype.kind == "f":
-        np.add(a, 0, out=a)  # -0.0 + 0.0 = +0.0 (round to nearest)
-        nan = np.isnan(a)
-        if nan.any():
-            a[nan] = np.nan
-    return a
-
-
-def worker_id_range(worker: int | None) -> range:
-    """The episode ids a writer allocates: worker w's own span, or the plain writer's."""
-    start = 0 if worker is None else (worker + 1) * WORKER_ID_SPAN
-    return range(start, start + WORKER_ID_SPAN)
-
-
-def worker_lock_name(worker: int | None) -> str:
-    return LOCK_FILE if worker is None else f"{LOCK_FILE}-w{worker:02d}"
-
-
-def _existing_ids(root: Path, ids_range: range) -> list[int]:
-    ids = []
-    for sub, suffix in ((INDEX_DIR, ".parquet"), (EPISODES_DIR, SHARD_SUFFIX)):
-        for p in (root / sub).iterdir():
-            if not p.name.startswith(TMP_PREFIX) and p.name.removesuffix(suffix).isdigit():
-                ids.append(int(p.name.removesuffix(suffix)))
-    return [i for i in ids if i in ids_range]
-
-
-def _try_lock(path: Path):
-    """The open file, flock'ed exclusively, or None if another process holds it."""
-    f = open(path, "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        return None
-    return f
 
 
 class Recorder:
@@ -147,26 +99,12 @@ class Recorder:
         creation: dict | None = None,
         worker: int | None = None,
     ):
-        if worker is not None and not 0 <= worker < MAX_WORKERS:
-            raise ValueError(f"recorder worker id must be in 0..{MAX_WORKERS - 1}, got {worker}")
+        check_worker(worker)
         self.root = Path(out_dir)
         self.rig, self.grid, self.worker = rig, grid, worker
-        self._tmp = TMP_PREFIX if worker is None else f"{TMP_PREFIX}w{worker:02d}-"
+        self._tmp = tmp_prefix(worker)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = None
-        # another writer's stale-file sweep may hold this lock for an instant: retry briefly
-        for _ in range(50):
-            self._lock = _try_lock(self.root / worker_lock_name(worker))
-            if self._lock is not None or worker is None:
-                break
-            time.sleep(0.02)
-        if self._lock is None:
-            who = "another recorder" if worker is None else f"another recorder with worker id {worker}"
-            raise RuntimeError(f"{who} is writing {self.root}; one writer per dataset and id") from None
-        if worker is not None:  # who holds it, for operators (and tests that kill a worker)
-            self._lock.truncate(0)
-            self._lock.write(f"{os.getpid()}\n")
-            self._lock.flush()
+        self._lock = acquire_lock(self.root, worker)
         try:
             self._open_dataset(creation or {})
         except BaseException:
@@ -177,32 +115,8 @@ class Recorder:
         self._layout: dict | None = None  # frame record layout, fixed by the first step
         self._dtype: np.dtype | None = None
 
-    def _remove_leftovers(self) -> None:
-        """Delete the temp files of writers that died mid-episode: ours, and those of any worker
-        whose lock is free (not running). A running worker's files are never touched."""
-        free: dict[str, bool] = {}
-        for sub in (INDEX_DIR, EPISODES_DIR):
-            (self.root / sub).mkdir(exist_ok=True)
-            for p in (self.root / sub).iterdir():
-                if not p.name.startswith(TMP_PREFIX):
-                    continue
-                m = _WORKER_TMP.match(p.name)
-                owner = None if m is None else int(m.group(1))
-                if owner != self.worker:
-                    if owner is None:
-                        continue  # the plain writer's: only it cleans them (it holds .lock)
-                    if owner not in free:
-                        f = _try_lock(self.root / worker_lock_name(owner))
-                        free[owner] = f is not None
-                        if f is not None:
-                            f.close()
-                    if not free[owner]:
-                        continue
-                with contextlib.suppress(FileNotFoundError):  # a concurrent sweep took it first
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
-
     def _open_dataset(self, creation: dict) -> None:
-        self._remove_leftovers()
+        remove_leftovers(self.root, self.worker)
         if (self.root / META_FILE).exists():
             meta = read_meta(self.root)
             if not CameraRig.from_dict(meta["rig"]).matches(self.rig):
@@ -233,7 +147,7 @@ class Recorder:
                 },
             )
         span = worker_id_range(self.worker)
-        ids = _existing_ids(self.root, span)
+        ids = existing_ids(self.root, span)
         self._next_id = max(ids) + 1 if ids else span.start
 
     # ---------------------------------------------------------------- recording
@@ -313,7 +227,7 @@ class Recorder:
                 raise ValueError(f"{spec.source}.{spec.field} has batch {value.shape[0]}, observation {B}")
             if spec.packed:
                 packed_dims[spec.name] = int(value.shape[-1])
-            batch[spec.name] = pack_array(spec.name, _canonical_float(_host(value, rows)))
+            batch[spec.name] = pack_array(spec.name, canonical_float(_host(value, rows)))
         layout = record_layout(batch, packed_dims)
         if self._layout is None:
             self._layout, self._dtype = layout, record_dtype(layout)
@@ -461,9 +375,7 @@ class Recorder:
         """Release the directory. Uncommitted episodes are dropped (they are unfinished)."""
         for i in list(getattr(self, "_writers", {})):
             self.discard(i)
-        if self._lock is not None and not self._lock.closed:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+        release_lock(self._lock)
 
     def __enter__(self) -> Recorder:
         return self
