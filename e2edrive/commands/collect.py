@@ -224,4 +224,6 @@ def main(argv: list[str]) -> int:
         f"recorded {summary['episodes']} episodes ({summary['passed']} passed), {summary['frames']} frames "
         f"in {summary['seconds']:.1f} s ({fps:.1f} frames/s) into {cfg.out}"
     )
+    if summary.get("crashes"):
+        print(f"{summary['crashes']} Ray tasks crashed; their uncommitted jobs ran again on new tasks")
     return 0
