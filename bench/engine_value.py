@@ -59,8 +59,9 @@ def random_clips(dataset_index, like, rng: random.Random):
     return out
 
 
-def run_arm(args: Args, qs: Path, clips, seed: int, name: str) -> float:
-    """Continue the round-0 network on data + clips for args.steps; corner pass rate."""
+def run_arm(args: Args, qs: Path, clips, seed: int, name: str) -> tuple[float, int]:
+    """Continue the round-0 network on data + clips for args.steps -> (corner pass rate, distinct
+    added frames)."""
     from e2edrive.commands.quickstart_engine import prioritized_dataset
     from e2edrive.eval.drivers import PolicyDriver, load_policy
     from e2edrive.eval.runner import run_closed_loop
@@ -78,11 +79,12 @@ def run_arm(args: Args, qs: Path, clips, seed: int, name: str) -> float:
         data=str(qs / "data" / "train"), out=str(out), epochs=10**6, batch_size=8, lr=3e-4,
         warmup_steps=20, max_steps=args.steps, seed=seed, checkpoint_every=10**6, progress=False,
     )  # fmt: skip
-    train(cfg, model=model, dataset=prioritized_dataset(Path(cfg.data), cfg.history, clips, args.repeat))
+    dataset = prioritized_dataset(Path(cfg.data), cfg.history, clips, args.repeat)
+    train(cfg, model=model, dataset=dataset)
     pairs = [(s, k) for s in SUITES["corner"] for k in default_eval_seeds(args.eval_seeds)]
     driver = PolicyDriver(load_policy(out))
     results = run_closed_loop(driver, pairs, args.num_envs, progress=False)
-    return sum(r.passed for r in results) / len(results)
+    return sum(r.passed for r in results) / len(results), dataset.mined_frames
 
 
 def main() -> None:
@@ -119,10 +121,15 @@ def main() -> None:
         "stdev_diff": statistics.stdev(diffs) if len(diffs) > 1 else float("nan"),
         "rows": rows,
     }
-    print("| training seed | corner pass, mined | corner pass, random | mined - random |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "| training seed | corner pass, mined | corner pass, random | mined - random | added frames m / r |"
+    )
+    print("|---:|---:|---:|---:|---:|")
     for x in rows:
-        print(f"| {x['seed']} | {x['mined']:.1%} | {x['random']:.1%} | {x['diff']:+.1%} |")
+        print(
+            f"| {x['seed']} | {x['mined']:.1%} | {x['random']:.1%} | {x['diff']:+.1%} | "
+            f"{x['mined_frames']} / {x['random_frames']} |"
+        )
     print(
         f"mean difference {summary['mean_diff']:+.1%} (stdev {summary['stdev_diff']:.1%}) "
         f"over {len(rows)} seeds"

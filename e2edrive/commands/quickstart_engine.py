@@ -5,7 +5,7 @@
           when the state is unsafe and labels every frame; each frame's StepRecord fires the
           triggers (commands.dagger.rollout_round, train.online.DaggerDriver)
   bank    the episodes the policy failed enter the failure bank with the checkpoint that failed
-  mine    SQL over the grown dataset's trigger table: every triggered clip, as a manifest
+  mine    SQL over the grown dataset's trigger table: the clips cut in the policy's episodes
   train   the policy trains on, resumed, on every frame plus the mined clips repeated
           (data.mixture.PrioritizedClips): the engine's priority
   replay  the bank is re-driven with the new network: fixed / still failing / regressed
@@ -17,7 +17,13 @@ import json
 import time
 from pathlib import Path
 
-MINE_SQL = "SELECT episode, start_t, end_t, trigger, priority FROM triggers"
+# The clips the triggers cut in the episodes the policy drove (every round so far): the engine's
+# value is in the policy's own failures and disagreements; the expert's collected driving is
+# already in the training set once.
+MINE_SQL = (
+    "SELECT t.episode, t.start_t, t.end_t, t.trigger, t.priority FROM triggers t WHERE t.episode IN "
+    "(SELECT DISTINCT episode FROM frames WHERE list_contains(tags, 'driver=dagger'))"
+)
 
 
 def engine_round(args, recipe, say, out: Path, r: int, run: Path, data: Path, scenarios, train) -> dict:
