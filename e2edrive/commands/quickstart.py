@@ -41,6 +41,8 @@ class QuickstartArgs:
     """train.recipes: quick (~30 min on 2 cores), long (~2 h), smoke (seconds, for tests)"""
     train_suite: str | None = None
     """scenarios recorded for training (a suite or comma-separated names); default: the recipe's"""
+    preset: str | None = None
+    """preset of the driving network (model.config.PRESETS); default: the recipe's"""
     val_seeds: int = 1
     """held-out clean episodes per training scenario for open-loop metrics (seeds from 90,000)"""
     eval_seeds: int | None = None
@@ -90,6 +92,8 @@ def run(args: QuickstartArgs) -> str:
     recipe = get_recipe(args.recipe)
     if args.train_suite is not None:
         recipe = replace(recipe, train_suite=args.train_suite)
+    if args.preset is not None:
+        recipe = replace(recipe, preset=args.preset)
     n_eval = args.eval_seeds if args.eval_seeds is not None else recipe.eval_seeds
     if n_eval < 1 or args.val_seeds < 0:
         raise ValueError("--eval-seeds must be >= 1 and --val-seeds >= 0")
@@ -142,7 +146,7 @@ def _report(args, recipe, t0, out, evals, rounds, recall, train_scenarios) -> st
         f"Recipe {recipe.name}: training on {', '.join(train_scenarios)}; seeds "
         f"0..{recipe.basic_seeds - 1} per basic scenario, 0..{recipe.corner_seeds - 1} per other, DART noise "
         f"(steer {recipe.noise} rad, accel {recipe.noise_accel} m/s2); steps {recipe.steps}, "
-        f"{recipe.dagger_rounds} engine round(s) of {recipe.dagger_steps} steps. "
+        f"{recipe.dagger_rounds} engine round(s) of {recipe.dagger_steps} steps; network {recipe.preset}. "
         "Evaluation: unseen seeds from 1,000,000.",
         f"Total wall time {(time.perf_counter() - t0) / 60:.1f} min.",
     ]
@@ -232,7 +236,7 @@ def _train(args, recipe, say, out, model, data, val, steps, stage=None, mined=No
         data=str(data),
         out=str(run),
         model=model,
-        preset="tiny",
+        preset=recipe.preset,
         epochs=10**6,
         batch_size=recipe.batch_size,
         lr=1e-3,

@@ -100,6 +100,10 @@ class DrivingConfig:
     planner_light: bool = True
     """the traffic-light head's probabilities condition the planner's goal (perception feeding
     planning, as in UniAD); gradients of the driving loss reach the light head through them"""
+    planner_corridor: bool = False
+    """the planner's goal also reads the predicted occupancy and object heatmap at points along the
+    route, in the ego's lane and the next one left (model.corridor): perception feeding planning
+    where the hard cases are decided; gradients reach both heads through it"""
     reason_hidden: int = 64
     """hidden size of the explanation GRU"""
     ego_inputs: tuple[str, ...] = ("speed", "accel", "yaw_rate", "steer")
@@ -135,6 +139,7 @@ class DrivingConfig:
 
 PRESETS: dict[str, DrivingConfig] = {
     "tiny": DrivingConfig(),
+    "tiny_corridor": DrivingConfig(preset="tiny_corridor", planner_corridor=True),
     # torchvision regnet_y_400mf trunk (stem 32, widths 48-104-208-440, depths 1-3-6-6), 1 m BEV.
     "base": DrivingConfig(
         preset="base",

@@ -27,10 +27,11 @@ from e2edrive.core.types import Action, Labels, Observation
 from e2edrive.model.base import DrivingPolicy, driving_loss
 from e2edrive.model.bev import BevTransform
 from e2edrive.model.config import DrivingConfig, make_config
+from e2edrive.model.corridor import CORRIDOR_FEATURES, corridor_features
 from e2edrive.model.head_losses import centernet_focal, masked_l1, sigmoid_focal
 from e2edrive.model.heads import NUM_LIGHT_STATES, BevHeads, DepthHead, TrafficLightHead
 from e2edrive.model.output import DrivingOutput
-from e2edrive.model.planner import Planner, nav_ego_features
+from e2edrive.model.planner import Planner, nav_ego_features, route_points_of
 from e2edrive.model.reason import ReasonHead, explain, sentence_table
 from e2edrive.model.regnet import RegNetEncoder, RegNetSpec, load_torchvision_weights
 from e2edrive.model.targets import make_targets
@@ -81,7 +82,8 @@ class DrivingModel(DrivingPolicy):
             cfg.ego_inputs,
             (grid.nx, grid.ny),
             cfg.planner_summary,
-            NUM_LIGHT_STATES if cfg.planner_light else 0,
+            (NUM_LIGHT_STATES if cfg.planner_light else 0)
+            + (CORRIDOR_FEATURES if cfg.planner_corridor else 0),
             bool(cfg.planner_cameras),
         )
         self.camera_read = None
@@ -131,7 +133,11 @@ class DrivingModel(DrivingPolicy):
         memory = bev_map.flatten(2).transpose(1, 2)  # (B, Q, C) tokens
         pos = self.bev.pos(self.bev.cell_xy).unsqueeze(0)  # (1, Q, C)
         light = self.light(feats, camera_valid, fused)  # (B, NUM_LIGHT_STATES) logits
-        extra = light.softmax(-1) if self.config.planner_light else None
+        reads = [light.softmax(-1)] if self.config.planner_light else []
+        if self.config.planner_corridor:
+            route = route_points_of(nav_ego)
+            reads.append(corridor_features(p.occupancy, p.obj_heatmap, route, self.config.bev_grid))
+        extra = torch.cat(reads, -1) if reads else None
         cam = None
         if self.camera_read is not None:
             sel = feats.index_select(1, self.read_cameras)  # (B, K, C, h, w)

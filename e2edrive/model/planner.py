@@ -50,6 +50,11 @@ def nav_ego_features(
     )
 
 
+def route_points_of(nav_ego: torch.Tensor) -> torch.Tensor:
+    """The ego-frame route points (B, 10, 2), m, back from nav_ego_features' first slice."""
+    return nav_ego[:, :20].reshape(-1, 10, 2) * ROUTE_SCALE
+
+
 def bound_controls(raw: torch.Tensor) -> torch.Tensor:
     """raw (B, 2) -> [steer, accel] inside [-MAX_STEER, MAX_STEER] x [MIN_ACCEL, MAX_ACCEL].
 

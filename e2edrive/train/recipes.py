@@ -42,6 +42,8 @@ class Recipe:
     """closed-loop episodes per scenario, every suite (unseen seeds from 1,000,000)"""
     batch_size: int = 8
     """training batch size"""
+    preset: str = "tiny"
+    """preset of the driving network (model.config.PRESETS)"""
     noise: float = 0.05
     """steering noise std (rad) of the DART bursts during collection"""
     noise_accel: float = 1.0
