@@ -51,6 +51,9 @@ class DriveArgs:
     """an exported network drives through ONNX Runtime (`e2edrive export`; pip install 'e2edrive[onnx]')"""
     video: str | None = None
     """write an MP4 of the first environment's episodes: 8-camera mosaic beside the top-down view"""
+    splat: bool = False
+    """with --video: add a row of Gaussian-splat views (chase camera, bird's-eye) built from the
+    cameras and the renderer's true depth (eval/splat.py)"""
     rerun: str | None = None
     """write a Rerun recording (.rrd) of the first environment's episodes (pip install 'e2edrive[viz]')"""
     json: bool = False
@@ -231,7 +234,12 @@ class _Outputs:
         if self.video is not None:
             from e2edrive.sim.env import drive_frame
 
-            self.video.write(drive_frame(world, 0, "both", self.renderer, plan0, reason))
+            frame = drive_frame(world, 0, "both", self.renderer, plan0, reason)
+            if self.args.splat:
+                from e2edrive.eval.splat import splat_row
+
+                frame = splat_row(frame, self.renderer.render(world.scene([0])), world.rig)
+            self.video.write(frame)
         if self.rerun is not None:
             self.rerun.log_step(world, 0, self.renderer, plan0, None if reasons is None else reasons[0])
         self.frames += 1
