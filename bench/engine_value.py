@@ -70,21 +70,31 @@ def run_arm(args: Args, qs: Path, clips, seed: int, name: str) -> tuple[float, i
     from e2edrive.train.loop import train
 
     out = qs / "engine_value" / f"{name}-seed{seed}"
-    if out.exists():
-        import shutil
+    done = out / "arm.json"
+    if done.exists():  # an arm already measured (the experiment resumes arm by arm)
+        saved = json.loads(done.read_text())
+        return saved["pass_rate"], saved["added_frames"]
+    dataset = prioritized_dataset(qs / "data" / "train", 2, clips, args.repeat)
+    if not (out / "checkpoint" / "config.json").exists():  # trained before a crash: evaluate only
+        if out.exists():
+            import shutil
 
-        shutil.rmtree(out)
-    model = load_policy(qs / "runs" / "driving-round0")
-    cfg = TrainConfig(
-        data=str(qs / "data" / "train"), out=str(out), epochs=10**6, batch_size=8, lr=3e-4,
-        warmup_steps=20, max_steps=args.steps, seed=seed, checkpoint_every=10**6, progress=False,
-    )  # fmt: skip
-    dataset = prioritized_dataset(Path(cfg.data), cfg.history, clips, args.repeat)
-    train(cfg, model=model, dataset=dataset)
+            shutil.rmtree(out)
+        cfg = TrainConfig(
+            data=str(qs / "data" / "train"), out=str(out), epochs=10**6, batch_size=8, lr=3e-4,
+            warmup_steps=20, max_steps=args.steps, seed=seed, checkpoint_every=10**6, progress=False,
+        )  # fmt: skip
+        train(cfg, model=load_policy(qs / "runs" / "driving-round0"), dataset=dataset)
     pairs = [(s, k) for s in SUITES["corner"] for k in default_eval_seeds(args.eval_seeds)]
     driver = PolicyDriver(load_policy(out))
     results = run_closed_loop(driver, pairs, args.num_envs, progress=False)
-    return sum(r.passed for r in results) / len(results), dataset.mined_frames
+    rate = sum(r.passed for r in results) / len(results)
+    per_scenario: dict[str, int] = {}
+    for r in results:
+        per_scenario[r.scenario] = per_scenario.get(r.scenario, 0) + int(r.passed)
+    arm = {"pass_rate": rate, "added_frames": dataset.mined_frames, "passed_by_scenario": per_scenario}
+    done.write_text(json.dumps(arm, indent=1))
+    return rate, dataset.mined_frames
 
 
 def main() -> None:
@@ -102,11 +112,12 @@ def main() -> None:
     for seed in args.seeds:
         t0 = time.perf_counter()
         rand = random_clips(index, mined, random.Random(seed))
-        m = run_arm(args, qs, mined, seed, "mined")
-        r = run_arm(args, qs, rand, seed, "random")
+        m, m_frames = run_arm(args, qs, mined, seed, "mined")
+        r, r_frames = run_arm(args, qs, rand, seed, "random")
         rows.append(
-            {"seed": seed, "mined": m, "random": r, "diff": m - r, "seconds": time.perf_counter() - t0}
-        )
+            {"seed": seed, "mined": m, "random": r, "diff": m - r, "mined_frames": m_frames,
+             "random_frames": r_frames, "seconds": time.perf_counter() - t0}
+        )  # fmt: skip
         print(
             f"seed {seed}: corner pass mined {m:.1%}, random {r:.1%} ({rows[-1]['seconds']:.0f} s)",
             flush=True,
