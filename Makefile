@@ -25,7 +25,8 @@ test-slow: install
 	$(BIN)/python -m pytest -q -m slow --durations=15
 
 lint: install
-	$(BIN)/ruff check e2edrive tests bench
+	$(BIN)/ruff check e2edrive tests bench scripts
+	$(BIN)/ruff format --check e2edrive tests bench scripts
 
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'

@@ -100,6 +100,7 @@ def bench_model(name: str, args: Args, workdir: Path) -> list[Latency]:
     def torch_step(fn):
         def step(i, state):
             return fn(*feeds[i % len(feeds)], *state)[n_out:]
+
         return step
 
     results = []
@@ -132,17 +133,31 @@ def bench_model(name: str, args: Args, workdir: Path) -> list[Latency]:
             print(f"  {name} {backend}: FAILED {results[-1].error}", file=sys.stderr)
             continue
         t = np.asarray(times)
-        results.append(Latency(name, backend, float(np.percentile(t, 50)), float(np.percentile(t, 90)),
-                               float(t.mean()), len(t)))
-        print(f"  {name} {backend}: p50 {results[-1].p50_ms:.2f} ms, p90 {results[-1].p90_ms:.2f} ms",
-              file=sys.stderr)
+        results.append(
+            Latency(
+                name,
+                backend,
+                float(np.percentile(t, 50)),
+                float(np.percentile(t, 90)),
+                float(t.mean()),
+                len(t),
+            )
+        )
+        print(
+            f"  {name} {backend}: p50 {results[-1].p50_ms:.2f} ms, p90 {results[-1].p90_ms:.2f} ms",
+            file=sys.stderr,
+        )
     return results
 
 
 def markdown(latency: list[Latency], costs: list[ActCost], args: Args) -> str:
     cols = [b for b in BACKENDS if b in args.backends]
-    lines = [f"act latency, batch 1, {args.threads} threads, ms p50 / p90 over {args.steps} steps", "",
-             "| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    lines = [
+        f"act latency, batch 1, {args.threads} threads, ms p50 / p90 over {args.steps} steps",
+        "",
+        "| model | " + " | ".join(cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
     by = {(r.model, r.backend): r for r in latency}
     for m in args.models:
         cells = []
@@ -159,10 +174,15 @@ def environment(args: Args) -> dict:
     import onnxruntime
 
     return {
-        "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-        "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "threads": args.threads, "load_average_1_5_15": os.getloadavg(),
-        "batch": 1, "rig": "default 8 cameras, 64x128",
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": args.threads,
+        "load_average_1_5_15": os.getloadavg(),
+        "batch": 1,
+        "rig": "default 8 cameras, 64x128",
     }
 
 
@@ -173,8 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]
     if load > (os.cpu_count() or 1) - args.threads:
-        print(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for "
-              "the CPU and the timings will be inflated (threaded backends suffer most)", file=sys.stderr)
+        print(
+            f"warning: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for "
+            "the CPU and the timings will be inflated (threaded backends suffer most)",
+            file=sys.stderr,
+        )
     latency: list[Latency] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
@@ -185,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(latency, costs, args))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        report = {"environment": environment(args), "args": {k: str(v) for k, v in asdict(args).items()},
-                  "latency": [asdict(r) for r in latency], "cost": [asdict(c) for c in costs]}
+        report = {
+            "environment": environment(args),
+            "args": {k: str(v) for k, v in asdict(args).items()},
+            "latency": [asdict(r) for r in latency],
+            "cost": [asdict(c) for c in costs],
+        }
         args.out.write_text(json.dumps(report, indent=1))
         print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -30,13 +30,28 @@ def driving_labels(plan: torch.Tensor, speed: torch.Tensor, action: torch.Tensor
     B = plan.shape[0]
     z = torch.zeros(B, 1)
     return Labels(
-        occupancy=z, flow=z, boxes=z, box_class=z, box_valid=z, lanes=z, lane_polylines=z,
-        lane_polyline_type=z, lane_polyline_valid=z, drivable=z, traffic_light=z, depth=z, semantics=z,
-        expert_plan=plan, expert_speed=speed, expert_action=action, reason=z,
+        occupancy=z,
+        flow=z,
+        boxes=z,
+        box_class=z,
+        box_valid=z,
+        lanes=z,
+        lane_polylines=z,
+        lane_polyline_type=z,
+        lane_polyline_valid=z,
+        drivable=z,
+        traffic_light=z,
+        depth=z,
+        semantics=z,
+        expert_plan=plan,
+        expert_speed=speed,
+        expert_action=action,
+        reason=z,
     )
 
 
 # ---- DAVE-2 ----------------------------------------------------------------------------------
+
 
 def test_dave2_layer_shapes_match_the_paper():
     model = Dave2()
@@ -56,9 +71,18 @@ def test_dave2_layer_shapes_match_the_paper():
 
 def test_dave2_flops_closed_form():
     # multiply-adds per conv: C_out * H_out * W_out * C_in * k * k; FC: in * out; YUV: 3 * 3 * 66 * 200
-    macs = (24 * 31 * 98 * 3 * 25 + 36 * 14 * 47 * 24 * 25 + 48 * 5 * 22 * 36 * 25 + 64 * 3 * 20 * 48 * 9
-            + 64 * 1 * 18 * 64 * 9 + 1152 * 100 + 100 * 50 + 50 * 10 + 10 * (2 + PLAN_STEPS * 3 + 1)
-            + 3 * 3 * 66 * 200)
+    macs = (
+        24 * 31 * 98 * 3 * 25
+        + 36 * 14 * 47 * 24 * 25
+        + 48 * 5 * 22 * 36 * 25
+        + 64 * 3 * 20 * 48 * 9
+        + 64 * 1 * 18 * 64 * 9
+        + 1152 * 100
+        + 100 * 50
+        + 50 * 10
+        + 10 * (2 + PLAN_STEPS * 3 + 1)
+        + 3 * 3 * 66 * 200
+    )
     assert act_flops(Dave2(), RIG) == 2 * macs
 
 
@@ -102,6 +126,7 @@ def test_dave2_without_front_main_says_so():
 
 
 # ---- ego-status MLP ----------------------------------------------------------------------------
+
 
 def test_ego_mlp_is_blind_to_cameras():
     model = EgoMLP().eval()
@@ -152,6 +177,7 @@ def test_ego_mlp_rejects_empty_history():
 
 
 # ---- both ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["dave2", "ego_mlp"])
 def test_baseline_overfits_a_tiny_batch(name):

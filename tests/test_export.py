@@ -142,8 +142,23 @@ def test_latency_bench_writes_its_table(tmp_path):
     from pathlib import Path
 
     out = tmp_path / "latency.json"
-    argv = ["--models", "ego_mlp", "--cost-models", "ego_mlp", "--backends", "eager", "onnxruntime",
-            "--steps", "5", "--warmup", "1", "--threads", "1", "--out", str(out)]
+    argv = [
+        "--models",
+        "ego_mlp",
+        "--cost-models",
+        "ego_mlp",
+        "--backends",
+        "eager",
+        "onnxruntime",
+        "--steps",
+        "5",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
     root = Path(__file__).resolve().parents[1]
     cmd = [sys.executable, "-m", "bench.latency", *argv]
     run = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300)

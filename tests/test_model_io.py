@@ -108,6 +108,14 @@ def test_checkpoint_mismatch_errors(tmp_path):
     (d / "config.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"unknown fields \['bev_magic'\]"):
         load_checkpoint(d)
+    # a field added later loads with the value older checkpoints computed; any other missing one fails
+    del meta["config"]["bev_magic"], meta["config"]["planner_corridor"]
+    (d / "config.json").write_text(json.dumps(meta))
+    assert load_checkpoint(d).config.planner_corridor is False
+    del meta["config"]["channels"]
+    (d / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"missing fields \['channels'\]"):
+        load_checkpoint(d)
     with pytest.raises(FileNotFoundError, match="config.json is missing"):
         load_checkpoint(tmp_path / "empty")
     # Weights that do not fit the config are reported by name, not as a bare torch error.

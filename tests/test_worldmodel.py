@@ -104,7 +104,7 @@ def test_a_few_steps_reduce_both_losses_on_a_tiny_batch():
 # --- DreamEnv ---------------------------------------------------------------------------------------
 
 
-def test_dream_env_conforms_and_runs_closed_loop_from_a_live_world(monkeypatch):
+def test_dream_env_conforms_and_runs_closed_loop_from_a_live_world():
     import e2edrive.eval.runner as runner
 
     model = _small_model()
@@ -113,11 +113,14 @@ def test_dream_env_conforms_and_runs_closed_loop_from_a_live_world(monkeypatch):
     assert isinstance(env, BatchedEnv)
     obs = env.observation()
     assert obs.images.shape == (1, 8, 3, 16, 32) and obs.images.dtype == torch.uint8
-    # run_closed_loop builds its own World; a hook there (report) would take an env: meanwhile
-    # the test hands it the dream in the World's place.
-    monkeypatch.setattr(runner, "_world", lambda pairs, device, rig: DreamEnv(model, start, pairs))
+    # whatever runs in the World runs in the dream: the same runner, another environment
     results = runner.run_closed_loop(
-        ConstantVelocityDriver(), [("lane_follow", 0)], num_envs=1, progress=False, max_steps=3
+        ConstantVelocityDriver(),
+        [("lane_follow", 0)],
+        num_envs=1,
+        progress=False,
+        max_steps=3,
+        make_env=lambda pairs, device, rig: DreamEnv(model, start, pairs),
     )
     assert results[0].steps == 3 and results[0].progress_m > 0 and results[0].scenario == "lane_follow"
     with pytest.raises(RuntimeError, match="privileged"):

@@ -62,8 +62,14 @@ class Semantic(enum.IntEnum):
 
 NUM_SEMANTIC_CLASSES = len(Semantic)
 # Ground materials that a vehicle may drive on (drivable space).
-DRIVABLE_MATERIALS = (Semantic.ROAD, Semantic.LANE_MARKING, Semantic.CENTER_LINE, Semantic.CROSSWALK,
-                      Semantic.PUDDLE, Semantic.STOP_LINE)
+DRIVABLE_MATERIALS = (
+    Semantic.ROAD,
+    Semantic.LANE_MARKING,
+    Semantic.CENTER_LINE,
+    Semantic.CROSSWALK,
+    Semantic.PUDDLE,
+    Semantic.STOP_LINE,
+)
 
 
 class LightState(enum.IntEnum):

@@ -35,8 +35,14 @@ import torch
 from e2edrive.core.geometry import se3_from_rt
 
 CAMERA_NAMES: tuple[str, ...] = (
-    "front_main", "front_wide", "front_left", "front_right",
-    "side_left", "side_right", "rear_main", "rear_left",
+    "front_main",
+    "front_wide",
+    "front_left",
+    "front_right",
+    "side_left",
+    "side_right",
+    "rear_main",
+    "rear_left",
 )
 
 # name: (x, y, z, yaw_deg, pitch_deg (positive looks down), hfov_deg)
@@ -102,8 +108,11 @@ class CameraRig:
     @staticmethod
     def from_dict(d: dict) -> CameraRig:
         return CameraRig(
-            tuple(d["names"]), torch.tensor(d["K"], dtype=torch.float32),
-            torch.tensor(d["T_ego_from_cam"], dtype=torch.float32), int(d["height"]), int(d["width"]),
+            tuple(d["names"]),
+            torch.tensor(d["K"], dtype=torch.float32),
+            torch.tensor(d["T_ego_from_cam"], dtype=torch.float32),
+            int(d["height"]),
+            int(d["width"]),
         )
 
 

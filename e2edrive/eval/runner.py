@@ -45,6 +45,7 @@ def run_closed_loop(
     desc: str | None = None,
     max_steps: int = 0,
     faults: list | None = None,
+    make_env: Callable | None = None,
 ) -> list[EpisodeResult]:
     """Drive every (scenario, seed) of `pairs`; results in the order of `pairs`.
 
@@ -52,7 +53,10 @@ def run_closed_loop(
     the world steps (slot_jobs[b] is the index in `pairs` of slot b's episode, or -1 if idle).
     max_steps > 0 cuts every episode after that many steps (smoke tests); its result is then partial.
     faults (sim.faults.Fault): corrupt each observation before the driver acts (on_frame sees the
-    corrupted frames); actuator faults wrap the driver."""
+    corrupted frames); actuator faults wrap the driver.
+    make_env(pairs, device, rig) -> core.env.BatchedEnv: the environment to drive in (default: the
+    simulator's World). One without a `scene` (a learned world model's DreamEnv) renders its own
+    cameras into its observations, so nothing is rendered here."""
     if not pairs:
         raise ValueError("no episodes to evaluate")
     if num_envs < 1:
@@ -60,13 +64,13 @@ def run_closed_loop(
     queue = list(enumerate(pairs))
     B = min(num_envs, len(queue))
     start, queue = queue[:B], queue[B:]
-    world = _world([p for _, p in start], device, rig)
+    world = (make_env or _world)([p for _, p in start], device, rig)
     from e2edrive.sim.faults import FaultInjector
 
     injector = FaultInjector(faults or [])
     driver = injector.wrap(driver)
     renderer = None
-    if driver.needs_images:
+    if driver.needs_images and hasattr(world, "scene"):
         from e2edrive.sim.render import Renderer
 
         renderer = Renderer(world.rig, world.device)

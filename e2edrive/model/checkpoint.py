@@ -63,11 +63,15 @@ def _build(tp, value, where: str):
 
 
 def config_from_dict(cls, d: dict, where: str = "config"):
-    """Strict inverse of config_to_dict: unknown or missing fields are errors that name them."""
+    """Strict inverse of config_to_dict: unknown or missing fields are errors that name them, except
+    the fields a config class lists in ADDED_FIELDS (added later, with the value that reproduces
+    what older checkpoints computed), which are filled in."""
     if not isinstance(d, dict):
         raise ValueError(f"{where}: expected an object for {cls.__name__}, got {type(d).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    added = getattr(cls, "ADDED_FIELDS", {})
+    d = {**{k: v for k, v in added.items() if k not in d}, **d}
     unknown, missing = sorted(set(d) - names), sorted(names - set(d))
     if unknown or missing:
         raise ValueError(

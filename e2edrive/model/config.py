@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from e2edrive.core.constants import LABEL_GRID, BevGrid
 from e2edrive.core.rig import CameraRig, make_rig
@@ -57,6 +58,10 @@ class HeadLossWeights:
 @dataclass
 class DrivingConfig:
     """Everything that defines a DrivingModel; checkpoints store it as JSON beside the weights."""
+
+    # Fields added after checkpoints were written, with the value that computes what those
+    # checkpoints computed: a checkpoint lacking one still loads (model.checkpoint.config_from_dict).
+    ADDED_FIELDS: ClassVar[dict] = {"planner_corridor": False}
 
     preset: str = "tiny"
     """name of the preset this config was made from (informational)"""
