@@ -96,17 +96,25 @@ class Dave2(DrivingPolicy):
         self.register_buffer("yuv_offset", torch.tensor(YUV_OFFSET).view(3, 1, 1), persistent=False)
         self.register_buffer("yuv_half_range", torch.tensor(YUV_HALF_RANGE).view(3, 1, 1), persistent=False)
         self.convs = nn.Sequential(
-            nn.Conv2d(3, 24, 5, stride=2), nn.ELU(),
-            nn.Conv2d(24, 36, 5, stride=2), nn.ELU(),
-            nn.Conv2d(36, 48, 5, stride=2), nn.ELU(),
-            nn.Conv2d(48, 64, 3), nn.ELU(),
-            nn.Conv2d(64, 64, 3), nn.ELU(),
+            nn.Conv2d(3, 24, 5, stride=2),
+            nn.ELU(),
+            nn.Conv2d(24, 36, 5, stride=2),
+            nn.ELU(),
+            nn.Conv2d(36, 48, 5, stride=2),
+            nn.ELU(),
+            nn.Conv2d(48, 64, 3),
+            nn.ELU(),
+            nn.Conv2d(64, 64, 3),
+            nn.ELU(),
         )
         n_flat = conv_features(self.config.input_height, self.config.input_width)
         self.fcs = nn.Sequential(
-            nn.Linear(n_flat, 100), nn.ELU(),
-            nn.Linear(100, 50), nn.ELU(),
-            nn.Linear(50, 10), nn.ELU(),
+            nn.Linear(n_flat, 100),
+            nn.ELU(),
+            nn.Linear(100, 50),
+            nn.ELU(),
+            nn.Linear(50, 10),
+            nn.ELU(),
         )
         self.head = DrivingHead(10)
 

@@ -96,8 +96,9 @@ class EgoMLP(DrivingPolicy):
         if T < H:  # a short clip: repeat its oldest frame, as Clip pads before an episode start
             ego = torch.cat([ego[:, :1].expand(-1, H - T, -1), ego], 1)
         nav = obs.nav  # the goal at the clip's last frame: (B, T, ...) -> (B, ...)
-        last = NavGoal(nav.route_points[:, -1], nav.dist_to_turn[:, -1], nav.turn_command[:, -1],
-                       nav.speed_limit[:, -1])
+        last = NavGoal(
+            nav.route_points[:, -1], nav.dist_to_turn[:, -1], nav.turn_command[:, -1], nav.speed_limit[:, -1]
+        )
         return self.predict(ego[:, -H:], self.nav_features(last))
 
     def init_state(self, batch: int, device: torch.device | str) -> torch.Tensor:
@@ -120,4 +121,3 @@ class EgoMLP(DrivingPolicy):
     def loss(self, out: DrivingOutput, labels: Labels) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         parts = driving_loss(out, labels, self.config.loss)
         return sum(parts.values()), parts
-

@@ -30,13 +30,21 @@ from e2edrive.core.types import NavGoal, Observation
 from e2edrive.model.base import DrivingPolicy
 
 OBS_INPUTS = (
-    "images", "ego_status", "odom", "route_points", "dist_to_turn", "turn_command", "speed_limit",
-    "first", "camera_valid",
+    "images",
+    "ego_status",
+    "odom",
+    "route_points",
+    "dist_to_turn",
+    "turn_command",
+    "speed_limit",
+    "first",
+    "camera_valid",
 )
 OUTPUTS = ("action", "plan", "speed")
 
 
 # ---- state <-> flat tensors -------------------------------------------------------------------
+
 
 def flatten_state(state: Any) -> tuple[list[torch.Tensor], Any]:
     """A state made of None, tensors, tuples, lists, dicts and dataclasses -> (tensors, spec)."""
@@ -99,6 +107,7 @@ def unflatten_state(flat: list[torch.Tensor], spec: Any) -> Any:
 
 # ---- example inputs ---------------------------------------------------------------------------
 
+
 def example_observation(
     rig: CameraRig, batch: int, frames: int | None = None, seed: int = 0, device: torch.device | str = "cpu"
 ) -> Observation:
@@ -133,12 +142,20 @@ def observation_tensors(obs: Observation) -> tuple[torch.Tensor, ...]:
     """Observation (B, ...) -> the adapter's observation inputs, in OBS_INPUTS order."""
     nav = obs.nav
     return (
-        obs.images, obs.ego_status(), obs.odom, nav.route_points, nav.dist_to_turn, nav.turn_command.long(),
-        nav.speed_limit, obs.first.bool(), obs.camera_valid.bool(),
+        obs.images,
+        obs.ego_status(),
+        obs.odom,
+        nav.route_points,
+        nav.dist_to_turn,
+        nav.turn_command.long(),
+        nav.speed_limit,
+        obs.first.bool(),
+        obs.camera_valid.bool(),
     )
 
 
 # ---- the adapter ------------------------------------------------------------------------------
+
 
 class ActAdapter(nn.Module):
     """`policy.act` with flat tensor inputs and outputs (see the module docstring)."""
@@ -161,14 +178,29 @@ class ActAdapter(nn.Module):
         return [f"state_{i}" for i in n], [f"new_state_{i}" for i in n]
 
     def forward(
-        self, images, ego_status, odom, route_points, dist_to_turn, turn_command, speed_limit, first,
-        camera_valid, *state: torch.Tensor,
+        self,
+        images,
+        ego_status,
+        odom,
+        route_points,
+        dist_to_turn,
+        turn_command,
+        speed_limit,
+        first,
+        camera_valid,
+        *state: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         obs = Observation(
-            images=images, rig=self.rig, speed=ego_status[:, 0], accel=ego_status[:, 1],
-            yaw_rate=ego_status[:, 2], steer=ego_status[:, 3], odom=odom,
+            images=images,
+            rig=self.rig,
+            speed=ego_status[:, 0],
+            accel=ego_status[:, 1],
+            yaw_rate=ego_status[:, 2],
+            steer=ego_status[:, 3],
+            odom=odom,
             nav=NavGoal(route_points, dist_to_turn, turn_command, speed_limit),
-            first=first, camera_valid=camera_valid,
+            first=first,
+            camera_valid=camera_valid,
         )
         action, new_state, out = self.policy.act(obs, unflatten_state(list(state), self.state_spec))
         new_flat, _ = flatten_state(new_state)
@@ -183,6 +215,7 @@ def adapter_inputs(adapter: ActAdapter, obs: Observation, state: Any = None) -> 
 
 
 # ---- export and ONNX Runtime --------------------------------------------------------------------
+
 
 def export_onnx(policy: DrivingPolicy, rig: CameraRig, path: str | Path, batch: int = 2) -> Path:
     """Export policy.act to ONNX at `path` with the dynamo exporter; the batch dimension is dynamic.
@@ -209,8 +242,14 @@ def export_onnx(policy: DrivingPolicy, rig: CameraRig, path: str | Path, batch: 
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*axis name.*")  # one Dim shared by all inputs
             torch.onnx.export(
-                adapter, inputs, str(path), dynamo=True, input_names=[*OBS_INPUTS, *state_in],
-                output_names=[*OUTPUTS, *state_out], dynamic_shapes=dynamic, external_data=False,
+                adapter,
+                inputs,
+                str(path),
+                dynamo=True,
+                input_names=[*OBS_INPUTS, *state_in],
+                output_names=[*OUTPUTS, *state_out],
+                dynamic_shapes=dynamic,
+                external_data=False,
                 verbose=False,
             )
     finally:
@@ -235,8 +274,9 @@ def ort_feed(session, inputs: tuple[torch.Tensor, ...], names: list[str]) -> dic
     return {n: t.detach().cpu().numpy() for n, t in zip(names, inputs) if n in wanted}
 
 
-def onnx_parity(policy: DrivingPolicy, rig: CameraRig, path: str | Path, batch: int = 3, steps: int = 2,
-                seed: int = 1) -> float:
+def onnx_parity(
+    policy: DrivingPolicy, rig: CameraRig, path: str | Path, batch: int = 3, steps: int = 2, seed: int = 1
+) -> float:
     """Max |torch - onnxruntime| over all outputs for `steps` streaming steps on random inputs, the
     state fed back each step (the first step with obs.first True, as an episode starts)."""
     policy = policy.eval()
@@ -257,5 +297,5 @@ def onnx_parity(policy: DrivingPolicy, rig: CameraRig, path: str | Path, batch: 
             raise RuntimeError(f"ONNX graph has {len(got)} outputs, torch {len(expected)}")
         for e, o in zip(expected, got):
             worst = max(worst, float(np.abs(e.float().numpy() - o.astype(np.float32)).max()))
-        state = unflatten_state(list(expected[len(OUTPUTS):]), adapter.state_spec)
+        state = unflatten_state(list(expected[len(OUTPUTS) :]), adapter.state_spec)
     return worst
