@@ -83,6 +83,7 @@ def run_dagger(cfg: OnlineConfig) -> list[dict]:
             resume=r > 0,
             device=cfg.device,
             checkpoint_every=cfg.train_steps,
+            tensorboard=cfg.tensorboard,
         )
         state = train(tcfg, model=policy if r == 0 else None)
         policy = load_policy(run, rig=rig, device=cfg.device)

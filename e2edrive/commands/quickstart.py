@@ -53,6 +53,9 @@ class QuickstartArgs:
     """failure videos of the policy in the report"""
     device: str = "cpu"
     """cpu | cuda"""
+    tensorboard: bool = False
+    """TensorBoard event files in OUT/runs/MODEL/tensorboard; the policy's behaviour cloning and
+    engine rounds share one step axis (the optimisation step); needs the tensorboard extra"""
     max_episode_steps: int = 0
     """cut every episode after this many steps in collection and evaluation (0: the scenario's
     own length); only for smoke tests: cut episodes cannot complete their routes"""
@@ -244,6 +247,7 @@ def _train(args, recipe, say, out, model, data, val, steps, stage=None, mined=No
         val_data=str(val) if val else None,
         max_steps=steps,
         checkpoint_every=100,
+        tensorboard=args.tensorboard,
         device=args.device,
         resume=find_checkpoint(run) is not None,
     )

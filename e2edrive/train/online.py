@@ -84,6 +84,9 @@ class OnlineConfig:
     """cpu | cuda"""
     seed: int = 0
     """seed of the beta coin flips and of training"""
+    tensorboard: bool = False
+    """TensorBoard event files in OUT/run/tensorboard, one step axis across the rounds (the
+    optimisation step; needs the tensorboard extra)"""
 
 
 class DaggerDriver(Driver):
