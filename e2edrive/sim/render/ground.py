@@ -49,6 +49,10 @@ def hash_noise(ix: torch.Tensor, iy: torch.Tensor, iz: torch.Tensor | None = Non
 
 
 NOISE_LEN = 1 << 16  # entries of the noise table, indexed by raster cell
+# The texture seed of a cell is col + row * TEXTURE_STRIDE, a constant: with the padded raster
+# width in its place (as before session 3) an episode's ground texture changed with the other
+# maps that shared its batch, so its images were not a function of (scenario, seed) alone.
+TEXTURE_STRIDE = 4099  # odd, and wider than any single map's raster
 
 
 def noise_texture(device) -> torch.Tensor:
@@ -94,7 +98,8 @@ def ground_lookup(
     ego_pose (B, 3) world pose of the ego; ground_xy (N, P, 2) ego-frame points shared by the
     batch (the fixed ground hits of the rig's rays) -> material (B, N, P) and the raster cell
     index (B, N, P) (texture seed), both of `dtype` (torch.long or torch.int32; int32 halves the
-    memory traffic of the per-pixel integer work). The raster column and row are computed
+    memory traffic of the per-pixel integer work); the texture seed is the cell's own
+    (TEXTURE_STRIDE), independent of the batch's padding. The raster column and row are computed
     straight from the ego pose (no world-coordinate tensor), clamped in float before the
     integer conversion, and the raster is read with one flat index_select: this runs on every
     ground pixel of every frame.
@@ -116,7 +121,9 @@ def ground_lookup(
     idx = torch.add(col_c.to(dtype), row_c.to(dtype), alpha=Wr)  # (B, N, P) cell of env b's raster
     flat = idx + (torch.arange(B, device=idx.device, dtype=dtype) * (Hr * Wr)).view(B, 1, 1)
     m = raster.material.reshape(-1).index_select(0, flat.view(-1)).view(idx.shape).to(dtype)
-    return m.masked_fill_(outside, int(Semantic.GRASS)), idx
+    # unclamped: grass beyond the map keeps its own texture, whether or not padding covers it
+    seed = torch.add(col.to(dtype), row.to(dtype), alpha=TEXTURE_STRIDE)  # (B, N, P)
+    return m.masked_fill_(outside, int(Semantic.GRASS)), seed
 
 
 def ground_shade(
