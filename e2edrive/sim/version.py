@@ -6,11 +6,12 @@ reference carries SIM_VERSION and the failure bank reports entries of another ve
 instead of replaying an episode that no longer exists.
 
 Bump SIM_VERSION whenever a change alters any episode: scenario sampling, maps, actors, dynamics,
-collision, metrics or pass rules. The golden rollouts test tells when: if it has to be regenerated,
+collision, metrics, pass rules, or what the cameras render (a camera policy replays differently). The golden rollouts test tells when: if it has to be regenerated,
 the version has to move with it. A refactor that keeps every golden rollout bit for bit keeps it.
 """
 
 from __future__ import annotations
 
-SIM_VERSION = "1"
-"""A string, compared for equality only: "1" -> "2" on any change that alters an episode."""
+SIM_VERSION = "2"
+"""A string, compared for equality only, bumped on any change that alters an episode.
+2: the ground texture no longer depends on the batch (sim.render.ground.TEXTURE_STRIDE)."""
