@@ -12,8 +12,8 @@ from e2edrive.commands.train import main as train_main
 from e2edrive.core.constants import PLAN_STEPS
 from e2edrive.core.rig import make_rig
 from e2edrive.core.types import Labels
-from e2edrive.eval.open_loop import OpenLoopMetrics, horizon_index
 from e2edrive.eval.suites import seed_overlap
+from e2edrive.model.open_loop import OpenLoopMetrics, horizon_index
 from e2edrive.model.output import DrivingOutput
 from e2edrive.train.checkpoint import find_checkpoint, load_trainer_state, seeds_to_ranges
 from e2edrive.train.config import TrainConfig

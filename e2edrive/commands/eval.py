@@ -183,7 +183,7 @@ def _conditions(corrupt: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 
 def _open_loop(driver, args: EvalArgs) -> dict:
-    from e2edrive.eval.open_loop import evaluate_open_loop
+    from e2edrive.model.open_loop import evaluate_open_loop
     from e2edrive.train.data import collate_fn, open_dataset
 
     model = getattr(driver, "model", None)

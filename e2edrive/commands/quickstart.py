@@ -354,7 +354,7 @@ def _perception(args, say, out, run, val) -> dict | None:
 def _open_loop(driver, val, args) -> dict | None:
     if not val.exists():
         return None
-    from e2edrive.eval.open_loop import evaluate_open_loop
+    from e2edrive.model.open_loop import evaluate_open_loop
     from e2edrive.train.data import collate_fn, open_dataset
 
     dataset = open_dataset(str(val), 2)

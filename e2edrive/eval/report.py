@@ -26,7 +26,7 @@ class DriverEval:
 
     name: str
     results: list[EpisodeResult]
-    open_loop: dict | None = None  # eval.open_loop metrics on held-out clips (networks only)
+    open_loop: dict | None = None  # model.open_loop metrics on held-out clips (networks only)
     videos: list[tuple[str, int, str]] = field(default_factory=list)  # (scenario, seed, relative path)
 
     @property

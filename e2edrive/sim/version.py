@@ -6,8 +6,9 @@ reference carries SIM_VERSION and the failure bank reports entries of another ve
 instead of replaying an episode that no longer exists.
 
 Bump SIM_VERSION whenever a change alters any episode: scenario sampling, maps, actors, dynamics,
-collision, metrics, pass rules, or what the cameras render (a camera policy replays differently). The golden rollouts test tells when: if it has to be regenerated,
-the version has to move with it. A refactor that keeps every golden rollout bit for bit keeps it.
+collision, metrics, pass rules, or what the cameras render (a camera policy replays differently).
+The golden rollouts test tells when: if it has to be regenerated, the version has to move with it.
+A refactor that keeps every golden rollout bit for bit keeps it.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from e2edrive.core.seeding import seed_everything
-from e2edrive.eval.open_loop import evaluate_open_loop, format_open_loop
 from e2edrive.model.base import DrivingPolicy
+from e2edrive.model.open_loop import evaluate_open_loop, format_open_loop
 from e2edrive.train import ddp
 from e2edrive.train.checkpoint import (
     RunLock,
