@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from e2edrive.train.online_config import OnlineConfig
 
-from e2edrive.train.online import DaggerDriver, OnlineConfig
+if TYPE_CHECKING:  # torch loads when the verb runs, not for --help
+    import torch
 
 
 def rollout_round(
@@ -22,6 +24,7 @@ def rollout_round(
     labelled by the expert, to the dataset at `data` -> (frame statistics, EpisodeResults)."""
     from e2edrive.data.recorder import Recorder
     from e2edrive.eval.runner import run_closed_loop
+    from e2edrive.train.online import DaggerDriver
 
     with Recorder(data, rig, creation={"command": "dagger", "round": round_}) as rec:
         driver = DaggerDriver(policy, rec, renderer, beta, cfg, gen)
@@ -39,6 +42,8 @@ def rollout_round(
 
 def run_dagger(cfg: OnlineConfig) -> list[dict]:
     """Run every round; returns one log row per round (frames, interventions, losses)."""
+    import torch
+
     from e2edrive.core.rig import make_rig
     from e2edrive.eval.drivers import load_policy
     from e2edrive.eval.suites import TRAIN_SEED_LIMIT, suite_scenarios
@@ -102,11 +107,9 @@ def run_dagger(cfg: OnlineConfig) -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
-    """`e2edrive dagger ...`; --help shows the algorithm (train.online's docstring)."""
+    """`e2edrive dagger ...` (the algorithm is described in e2edrive.train.online)."""
     import tyro
 
-    from e2edrive.train import online
-
-    cfg = tyro.cli(OnlineConfig, args=argv, prog="e2edrive dagger", description=online.__doc__)
+    cfg = tyro.cli(OnlineConfig, args=argv, prog="e2edrive dagger", description=__doc__)
     run_dagger(cfg)
     return 0
