@@ -53,6 +53,9 @@ class DreamArgs:
     """print one JSON object (episodes and summary) instead of the table"""
     video: str | None = None
     """MP4 of the first episode: dream beside the real World, same start, same actions"""
+    rerun: str | None = None
+    """Rerun recording (.rrd) of every episode's dream, one root episodes/SCENARIO_SEED/ each: the
+    decoded cameras, the dreamed pose, agent boxes and ego state (pip install 'e2edrive[viz]')"""
     device: str = "cpu"
     """torch device"""
     threads: int = 2
@@ -109,6 +112,10 @@ def dream(args: DreamArgs) -> list:
         raise ValueError(
             f"driver {name!r} reads the simulator's privileged view, which a dream does not have"
         )
+    if args.rerun:  # before the dream: a missing rerun is a one-line error
+        from e2edrive.eval.rerun_log import import_rerun
+
+        import_rerun()
     mode = "agent_conditioned" if args.inject else args.mode
     start = WorldStart(
         rig,
@@ -126,10 +133,17 @@ def dream(args: DreamArgs) -> list:
         from e2edrive.sim.render import Renderer
 
         writer, renderer = VideoWriter(args.video, fps=10).__enter__(), Renderer(rig, env.device)
+    logger = None
+    if args.rerun:
+        from e2edrive.eval.rerun_log import RerunLogger
+
+        logger = RerunLogger(args.rerun, application=f"e2edrive dream {driver.name}", per_episode=True)
     try:
         while not bool(env.done.all()) and (args.max_steps <= 0 or int(env.steps.max()) < args.max_steps):
             obs = env.observation()
             action, _, _ = driver.act(obs)
+            if logger is not None:
+                logger.log_dream_step(env, obs)
             if writer is not None and not bool(env.done[0]):
                 real_images = renderer.render(real.scene([0])).rgb[0]
                 writer.write(_side_by_side(obs.images[0], real_images, list(rig.names)))
@@ -140,6 +154,9 @@ def dream(args: DreamArgs) -> list:
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        if logger is not None:
+            logger.close()
     if writer is not None:
         writer.close()
     return env.episode_results()
@@ -154,7 +171,7 @@ def main(argv: list[str]) -> int:
 
     try:
         results = dream(args)
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as e:
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError, ImportError) as e:
         print(f"e2edrive dream: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     if args.json:

@@ -61,13 +61,20 @@ class EvalArgs:
     ray://HOST:PORT (the checkpoint path must be readable on every node); same results as without"""
     workers: int = 2
     """with --ray: Ray tasks, each driving its share in num_envs environments"""
+    rerun: str | None = None
+    """drive up to --rerun-max failed episodes again and log them to this Rerun recording (.rrd), one
+    root episodes/SCENARIO_SEED/ per episode (pip install 'e2edrive[viz]')"""
+    rerun_max: int = 3
+    """with --rerun: at most this many failed episodes"""
+    max_steps: int = 0
+    """cut every episode after this many steps (smoke tests; its result is then partial); 0: no cut"""
 
 
 def main(argv: list[str]) -> int:
     args = tyro.cli(EvalArgs, args=argv, prog="e2edrive eval", description=__doc__)
     try:
         return _run(args)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (FileNotFoundError, ValueError, KeyError, ImportError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"e2edrive eval: error: {msg}", file=sys.stderr)
         return 2
@@ -98,11 +105,18 @@ def _run(args: EvalArgs) -> int:
     conditions = _conditions(args.corrupt)  # checked before anything drives
     if args.ray is not None and args.report and args.videos > 0:
         raise ValueError("--ray does not record the report's failure videos; add --videos 0")
+    if args.ray is not None and args.max_steps > 0:
+        raise ValueError("--max-steps does not apply to Ray tasks; leave it out with --ray")
     driver = make_driver(driver_name, args.checkpoint, rig=rig, device=args.device)
     if args.monitor:
         from e2edrive.eval.monitored import MonitoredDriver
 
         driver = MonitoredDriver(driver)
+    logger = None
+    if args.rerun is not None:  # before anything drives: rerun installed, the directory exists
+        from e2edrive.eval.rerun_log import RerunLogger
+
+        logger = RerunLogger(args.rerun, application=f"e2edrive eval {driver_name}", per_episode=True)
     open_loop = None
     if args.data is not None:
         open_loop = _open_loop(driver, args)
@@ -122,11 +136,14 @@ def _run(args: EvalArgs) -> int:
             args.videos if args.report else 0,
             args.progress,
             open_loop,
+            max_steps=args.max_steps,
             faults=parse_faults(list(specs)),
         )
         if specs:
             ev.name = f"{driver.name} [{', '.join(specs)}]"
         evals.append(ev)
+    if logger is not None:
+        _rerun_failures(logger, driver, conditions, evals, args, rig)
     if args.bank is not None:
         from e2edrive.data.failure_bank import bank_results
 
@@ -153,6 +170,26 @@ def _run(args: EvalArgs) -> int:
             print()
         print(markdown_table(*summary_rows(evals)))
     return 0
+
+
+def _rerun_failures(logger, driver, conditions, evals, args: EvalArgs, rig) -> None:
+    """Drive up to --rerun-max failed episodes again (each with its condition's faults) into the
+    Rerun recording."""
+    from e2edrive.eval.rerun_log import log_episodes
+    from e2edrive.sim.faults import parse_faults
+
+    seen: set[tuple[str, int]] = set()
+    for specs, ev in zip(conditions, evals):
+        pairs = []
+        for r in ev.results:
+            if not r.passed and (r.scenario, r.seed) not in seen and len(seen) < args.rerun_max:
+                seen.add((r.scenario, r.seed))
+                pairs.append((r.scenario, r.seed))
+        if pairs:
+            faults = parse_faults(list(specs))
+            log_episodes(logger, driver, pairs, args.device, rig, args.max_steps, faults)
+    path = logger.close()
+    print(f"rerun: {len(seen)} failed episodes in {path}", file=sys.stderr)
 
 
 def _evaluate_on_ray(args: EvalArgs, name: str, pairs, specs: tuple[str, ...], open_loop):
