@@ -88,15 +88,7 @@ class PolicyDriver(Driver):
     def act(self, obs, privileged=None):
         action, self.state, out = self.model.act(obs, self.state)
         self.last_output = out
-        return action, out.plan[..., :2], _reasons(out)
-
-
-def _reasons(out: DrivingOutput) -> list[str] | None:
-    if out.reason is None:
-        return None
-    from e2edrive.core.reasons import REASON_TEXT, Reason
-
-    return [REASON_TEXT[Reason(int(i))] for i in out.reason.argmax(-1).tolist()]
+        return action, out.plan[..., :2], out.reason_texts()
 
 
 def load_policy(checkpoint: str | Path, expect_model: str | None = None, rig=None, device="cpu"):

@@ -46,3 +46,12 @@ class DrivingOutput:
     reason: torch.Tensor | None = None
     sentence: torch.Tensor | None = None
     reason_context: torch.Tensor | None = None
+
+    def reason_texts(self) -> list[str] | None:
+        """The reason head's most likely sentence per environment (one host transfer), or None when
+        the network has no reason head."""
+        if self.reason is None:
+            return None
+        from e2edrive.core.reasons import REASON_TEXT, Reason
+
+        return [REASON_TEXT[Reason(int(i))] for i in self.reason.argmax(-1).tolist()]

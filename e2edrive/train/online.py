@@ -106,7 +106,7 @@ class DaggerDriver(Driver):
         live = ~privileged.done().cpu()
         # shadow mode the other way round: the policy drives, the expert watches (a safety driver)
         shadow = disagreement(
-            a_pi, out.plan[..., :2], _reason_texts(out), e.action, e.plan[..., :2], e.reason_text()
+            a_pi, out.plan[..., :2], out.reason_texts(), e.action, e.plan[..., :2], e.reason_text()
         )
         infractions = self.infractions if not bool(obs.first.all()) else None
         record = self.records.record(obs, labels, action.accel, infractions, unsafe, shadow, out)
@@ -129,12 +129,3 @@ def takeover(ttc, ego_d, target_d, reason, policy_accel, expert_accel, cfg: Onli
     red = reason == int(Reason.STOP_RED_LIGHT)
     unsafe |= red & (policy_accel > expert_accel + 1.0)
     return unsafe
-
-
-def _reason_texts(out) -> list[str] | None:
-    """The network's reason sentences, or None when it has no reason head."""
-    if out.reason is None:
-        return None
-    from e2edrive.core.reasons import REASON_TEXT
-
-    return [REASON_TEXT[Reason(int(i))] for i in out.reason.argmax(-1).tolist()]

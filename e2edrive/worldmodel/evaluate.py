@@ -66,15 +66,7 @@ def evaluate_fidelity(model: WorldModel, data: str, max_windows: int = 64, strid
         last = w.images[0, K - 1], w.depth[0, K - 1], w.semantics[0, K - 1]
         for u in range(max(steps)):
             t = K - 1 + u
-            out = model.dynamics(
-                context,
-                w.action[:, t],
-                w.odom[:, t],
-                w.speed[:, t],
-                w.boxes[:, t],
-                w.box_class[:, t],
-                w.box_valid[:, t],
-            )
+            out = model.predict_from(context, w, t)
             context = torch.cat([context[:, 1:], out.latent[:, None]], 1)
             h = u + 1
             if h not in steps:

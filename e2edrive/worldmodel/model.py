@@ -57,6 +57,19 @@ class WorldModel(nn.Module):
         _, decoded = self.tokenizer(images)
         return self.tokenizer.loss(decoded, images, w.depth.flatten(0, 2), w.semantics.flatten(0, 2))
 
+    def predict_from(self, context: torch.Tensor, w: Window, t: int):
+        """The dynamics' prediction of frame t + 1 from `context` latents (B, K, N, C, h, w), given what
+        the recorded window holds at frame t (the action, motion and agent boxes)."""
+        return self.dynamics(
+            context,
+            w.action[:, t],
+            w.odom[:, t],
+            w.speed[:, t],
+            w.boxes[:, t],
+            w.box_class[:, t],
+            w.box_valid[:, t],
+        )
+
     def dynamics_loss(
         self, w: Window, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -73,15 +86,7 @@ class WorldModel(nn.Module):
         parts = {k: z.new_zeros(()) for k in ("latent", "ego", "events", "boxes")}
         for u in range(U):
             t = K - 1 + u  # the current frame; the model predicts frame t + 1
-            out = self.dynamics(
-                context,
-                w.action[:, t],
-                w.odom[:, t],
-                w.speed[:, t],
-                w.boxes[:, t],
-                w.box_class[:, t],
-                w.box_valid[:, t],
-            )
+            out = self.predict_from(context, w, t)
             parts["latent"] = parts["latent"] + F.mse_loss(out.latent, z[:, t + 1])
             ego_target = torch.cat([w.odom[:, t + 1], w.speed[:, t + 1, None]], -1)  # (B, 4)
             parts["ego"] = parts["ego"] + F.smooth_l1_loss(out.ego_motion, ego_target, beta=0.1)
