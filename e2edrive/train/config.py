@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass
 class TrainConfig:
+    # Fields added after runs were stored, with the value that trains what those runs trained: a
+    # checkpoint without one resumes as if it had stored that value (config_mismatch).
+    ADDED_FIELDS: ClassVar[dict] = {"fault_aug": 0.0, "camera_dropout": 0.0}
+
     data: str = ""
     """dataset directory written by `e2edrive collect` (or `synthetic:N` for N synthetic clips, for
     smoke tests and benchmarks); may be left out with --manifest, which names its dataset"""
@@ -45,6 +50,12 @@ class TrainConfig:
     """continue the run in --out exactly where its last checkpoint left it"""
     seed: int = 0
     """seed of initialisation, shuffling and dropout"""
+    fault_aug: float = 0.0
+    """probability that a training clip gets a camera fault of sim.faults (random fault and severity,
+    train.augment); 0: off, the default until it is shown not to cost clean driving score"""
+    camera_dropout: float = 0.0
+    """probability that each camera of a training clip is masked invalid for the whole clip (a
+    failed camera, train.augment); 0: off"""
     num_workers: int = 0
     """DataLoader worker processes (0 reads in the training process)"""
     device: str = "auto"
@@ -93,8 +104,9 @@ RESUMABLE_FIELDS = frozenset(
 def config_mismatch(stored: dict, cfg: TrainConfig) -> list[str]:
     """Fields whose stored value differs from cfg, among those that change the optimisation."""
     now = dataclasses.asdict(cfg)
+    was = {k: stored.get(k, TrainConfig.ADDED_FIELDS.get(k)) for k in now}
     return [
-        f"{k}: checkpoint has {stored.get(k)!r}, now {now[k]!r}"
+        f"{k}: checkpoint has {was[k]!r}, now {now[k]!r}"
         for k in now
-        if k not in RESUMABLE_FIELDS and stored.get(k) != now[k]
+        if k not in RESUMABLE_FIELDS and was[k] != now[k]
     ]

@@ -29,6 +29,7 @@ from e2edrive.core.seeding import seed_everything
 from e2edrive.model.base import DrivingPolicy
 from e2edrive.model.open_loop import evaluate_open_loop, format_open_loop
 from e2edrive.train import ddp
+from e2edrive.train.augment import augment_clip, augment_seed
 from e2edrive.train.checkpoint import (
     RunLock,
     TrainerState,
@@ -79,6 +80,11 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"--threads must be >= 0 (0: automatic), got {cfg.threads}")
     if not cfg.lr > 0:
         raise ValueError(f"--lr must be > 0, got {cfg.lr}")
+    for name in ("fault_aug", "camera_dropout"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ValueError(
+                f"--{name.replace('_', '-')} must be a probability in [0, 1], got {getattr(cfg, name)}"
+            )
     if cfg.device != "auto":
         from e2edrive.core.device import as_device
 
@@ -160,6 +166,9 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
     while state.epoch < cfg.epochs and state.step < total_steps:
         for clip in _loader(dataset, collate, cfg, d, state.epoch, skip=state.batch_in_epoch):
             clip = clip.to(d.device)
+            clip = augment_clip(
+                clip, cfg.fault_aug, cfg.camera_dropout, augment_seed(cfg.seed, state.step, d.rank)
+            )
             for group in optimizer.param_groups:
                 group["lr"] = _lr(state.step, schedule_steps, cfg)
             with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=amp):

@@ -16,7 +16,7 @@ import torch
 
 from e2edrive.core.env import Driver
 from e2edrive.core.types import Observation
-from e2edrive.sim.faults.base import SEVERITIES, Fault, FaultContext, episode_key
+from e2edrive.sim.faults.base import SEVERITIES, Fault, FaultContext, ImageFault, episode_key
 from e2edrive.sim.faults.camera import (
     CameraCrash,
     Fog,
@@ -31,6 +31,7 @@ from e2edrive.sim.faults.camera import (
 from e2edrive.sim.faults.vehicle import ActionLatency, LatencyDriver, SpeedNoise
 
 __all__ = [
+    "CAMERA_FAULTS",
     "FAULTS",
     "SEVERITIES",
     "Fault",
@@ -56,6 +57,9 @@ FAULTS: dict[str, type[Fault]] = {
     "action_latency": ActionLatency,
     "speed_noise": SpeedNoise,
 }
+# The faults of the camera frames (the rest act on the car): what the health monitor must catch and
+# what training-time fault augmentation (train.augment) draws from.
+CAMERA_FAULTS = tuple(n for n, f in FAULTS.items() if issubclass(f, (ImageFault, CameraCrash)))
 
 
 def parse_fault(spec: str) -> Fault:
