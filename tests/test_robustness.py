@@ -84,3 +84,21 @@ def test_cli_end_to_end(tmp_path, capsys):
         assert cli_main([*base, *bad]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_workers_give_the_table_of_one_process(tmp_path, capsys):
+    from e2edrive.model.dave2 import Dave2
+
+    dave2 = _checkpoint(tmp_path, Dave2(), "dave2")
+    argv = ["robustness", "--checkpoint", str(dave2), "--suite", "lane_follow", "--seeds", "1000000:1000002"]
+    argv += ["--max-steps", "6", "--no-progress", "--faults", "camera_crash,low_light", "--severities", "1,3"]
+    argv += ["--json", "--num-envs", "2"]
+    tables = []
+    for workers in ("1", "2"):
+        assert cli_main([*argv, "--workers", workers]) == 0
+        tables.append(json.loads(capsys.readouterr().out))
+    assert tables[0] == tables[1]
+    assert set(tables[0]["faults"]) == {"camera_crash", "low_light"}
+    assert set(tables[0]["faults"]["low_light"]["driving_score"]) == {"1", "3"}
+    assert cli_main([*argv, "--workers", "0"]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err

@@ -5,6 +5,7 @@ corruption error (eval.robustness).
     e2edrive robustness --checkpoint runs/tiny --suite basic --seeds 1000000:1000010
     e2edrive robustness --checkpoint runs/tiny --reference runs/dave2 --faults fog,rain \\
         --severities 1,3 --report runs/robust
+    e2edrive robustness --checkpoint runs/tiny --workers 16     (a process per core)
 
 Prints the markdown table (or `--json`); `--report DIR` also writes robustness.md, .json and .svg.
 Every condition drives the same (scenario, seed) episodes, so differences are the faults' alone.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from functools import partial
 
 import tyro
 
@@ -38,6 +40,9 @@ class RobustnessArgs:
     """drive behind the camera health monitor (eval --monitor)"""
     num_envs: int = 8
     """environments simulated together"""
+    workers: int = 1
+    """processes driving the conditions (clean and each fault:severity) side by side, one torch
+    thread each; the scores are those of one process with one thread"""
     device: str = "cpu"
     """cpu | cuda"""
     json: bool = False
@@ -70,17 +75,33 @@ def _severities(text: str) -> tuple[int, ...]:
     return sevs
 
 
+def build_driver(run: str, expect: str | None, monitor: bool, device: str):
+    """The checkpoint's network as a driver (behind the health monitor if asked): a top-level
+    function, so that worker processes can build it (eval.robustness.driving_scores)."""
+    from e2edrive.core.rig import make_rig
+    from e2edrive.eval.drivers import PolicyDriver, load_policy
+
+    driver = PolicyDriver(load_policy(run, expect, make_rig(), device), None)
+    if monitor:
+        from e2edrive.eval.monitored import MonitoredDriver
+
+        driver = MonitoredDriver(driver)
+    return driver
+
+
 def _run(args: RobustnessArgs) -> int:
     from e2edrive.core.device import as_device
     from e2edrive.core.rig import make_rig
     from e2edrive.core.seeding import parse_seed_range
-    from e2edrive.eval.drivers import PolicyDriver, checkpoint_extra, load_policy
+    from e2edrive.eval.drivers import checkpoint_extra
     from e2edrive.eval.robustness import RobustnessTable, driving_scores
     from e2edrive.eval.suites import check_disjoint, suite_scenarios
     from e2edrive.sim.faults import fault_grid
 
     if args.num_envs < 1:
         raise ValueError(f"--num-envs must be >= 1, got {args.num_envs}")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     device = as_device(args.device)
     scenarios = suite_scenarios(args.suite)
     seeds = parse_seed_range(args.seeds)
@@ -91,29 +112,26 @@ def _run(args: RobustnessArgs) -> int:
         Path(args.report).mkdir(parents=True, exist_ok=True)
     rig = make_rig()
     pairs = [(s, seed) for s in scenarios for seed in seeds]
-    drivers = []
+    makers, names = [], []
     for run, expect in ((args.checkpoint, None), (args.reference, "dave2")):
         if run is None:
             continue
         check_disjoint(checkpoint_extra(run).get("train_seeds", {}), scenarios, seeds)
-        driver = PolicyDriver(load_policy(run, expect, rig, device), None)
-        if args.monitor:
-            from e2edrive.eval.monitored import MonitoredDriver
-
-            driver = MonitoredDriver(driver)
-        drivers.append(driver)
+        make = partial(build_driver, run, expect, args.monitor, str(device))
+        names.append(make().name)  # loads it here: a bad checkpoint fails before any worker starts
+        makers.append(make)
     kw = dict(
         num_envs=args.num_envs, device=device, rig=rig, progress=args.progress, max_steps=args.max_steps
     )
-    clean, scores = driving_scores(drivers[0], pairs, specs, kw)
+    clean, scores = driving_scores(makers[0], pairs, specs, kw, args.workers)
     ref_clean = ref_scores = None
-    if len(drivers) > 1:
-        ref_clean, ref_scores = driving_scores(drivers[1], pairs, specs, kw)
+    if len(makers) > 1:
+        ref_clean, ref_scores = driving_scores(makers[1], pairs, specs, kw, args.workers)
     table = RobustnessTable(
-        drivers[0].name,
+        names[0],
         clean,
         scores,
-        reference_name=drivers[1].name if len(drivers) > 1 else None,
+        reference_name=names[1] if len(names) > 1 else None,
         reference_clean=ref_clean,
         reference=ref_scores,
         episodes=len(pairs),

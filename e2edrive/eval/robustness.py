@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from e2edrive.core.env import Driver
 
 # scores[fault][severity] = mean driving score in [0, 100]
 Scores = dict[str, dict[int, float]]
@@ -181,18 +184,63 @@ class RobustnessTable:
         return paths
 
 
-def driving_scores(driver, pairs, specs: list[str], run_kwargs: dict) -> tuple[float, Scores]:
-    """Mean driving score of `driver` over `pairs`, clean and under each 'NAME:S' of specs."""
+def driving_scores(
+    make_driver: Callable[[], Driver], pairs, specs: list[str], run_kwargs: dict, workers: int = 1
+) -> tuple[float, Scores]:
+    """Mean driving score over `pairs`, clean and under each 'NAME:S' of specs, of the driver that
+    make_driver() builds (picklable with workers > 1: each worker process builds its own).
+
+    workers > 1 drives the conditions in that many processes of one torch thread each. A condition
+    is driven whole, in the same batches as in one process, so the scores are those of
+    workers=1 run with one torch thread."""
+    conditions = [None, *specs]  # None: clean
+    if workers <= 1:
+        driver = make_driver()
+        means = [_mean_score(driver, pairs, spec, run_kwargs) for spec in conditions]
+    else:
+        import multiprocessing as mp
+
+        kw = {**run_kwargs, "progress": False}
+        jobs = [(make_driver, pairs, spec, kw) for spec in conditions]
+        with mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_one_thread) as pool:
+            means = list(_progress(pool.imap(_condition_job, jobs), len(jobs), run_kwargs.get("progress")))
+    scores: Scores = {}
+    for spec, mean in zip(specs, means[1:]):
+        name, _, sev = spec.partition(":")
+        scores.setdefault(name, {})[int(sev)] = mean
+    return means[0], scores
+
+
+def _mean_score(driver: Driver, pairs, spec: str | None, run_kwargs: dict) -> float:
     from e2edrive.eval.runner import run_closed_loop
     from e2edrive.sim.faults import parse_fault
 
-    def mean_ds(faults, desc):
-        results = run_closed_loop(driver, pairs, faults=faults, desc=desc, **run_kwargs)
-        return sum(r.driving_score for r in results) / len(results)
+    faults = [] if spec is None else [parse_fault(spec)]
+    desc = f"{driver.name} {spec or 'clean'}"
+    results = run_closed_loop(driver, pairs, faults=faults, desc=desc, **run_kwargs)
+    return sum(r.driving_score for r in results) / len(results)
 
-    clean = mean_ds([], f"{driver.name} clean")
-    scores: Scores = {}
-    for spec in specs:
-        fault = parse_fault(spec)
-        scores.setdefault(fault.name, {})[fault.severity] = mean_ds([fault], f"{driver.name} {spec}")
-    return clean, scores
+
+_WORKER_DRIVERS: dict = {}  # per worker process: the driver each make_driver built, built once
+
+
+def _condition_job(job) -> float:
+    make_driver, pairs, spec, run_kwargs = job
+    key = repr(make_driver)
+    if key not in _WORKER_DRIVERS:
+        _WORKER_DRIVERS[key] = make_driver()
+    return _mean_score(_WORKER_DRIVERS[key], pairs, spec, run_kwargs)
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _progress(it, total: int, show: bool | None):
+    if not show:
+        return it
+    from tqdm import tqdm
+
+    return tqdm(it, total=total, desc="conditions", unit="cond", dynamic_ncols=True)
