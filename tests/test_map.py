@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from e2edrive.core.constants import LightState, Semantic
+from e2edrive.core.constants import LightState, Semantic, TurnCommand
 from e2edrive.sim.map import (
     IntersectionSpec,
     PuddleSpec,
@@ -113,3 +113,111 @@ def test_nav_goal_on_a_straight_lane():
     expect = torch.stack([torch.arange(1, 11) * 5.0, torch.zeros(10)], -1)
     assert torch.allclose(nav.route_points[0], expect, atol=1e-4)
     assert nav.dist_to_turn.item() == 200.0
+
+
+# ---- junctions where the route turns --------------------------------------------------------
+
+
+def turn_spec(turn, radius, s=120.0, **kw):
+    from e2edrive.sim.map import IntersectionSpec
+
+    return straight_spec(intersections=[IntersectionSpec(s=s, turn=turn, turn_radius=radius, **kw)])
+
+
+def test_right_turn_lane_centreline_is_the_hand_computed_arc():
+    # approach along +x, junction centre (120, 0), reference radius 10 m: the arc starts at
+    # s = 110, turning about O = (110, -10); the ego lane (d = -1.75) runs on the 8.25 m circle
+    rm = build_roadmap([turn_spec(TurnCommand.RIGHT, 10.0)])
+    assert rm.inter_center[0, 0].tolist() == pytest.approx([120.0, 0.0, 0.0], abs=1e-4)
+    phi = torch.tensor([0.0, 0.3, math.pi / 4, 1.2])
+    xy, yaw = frenet_to_world(rm, (110.0 + 10.0 * phi)[None], torch.full((1, 4), -1.75))
+    expect = torch.stack([110.0 + 8.25 * torch.sin(phi), -10.0 + 8.25 * torch.cos(phi)], -1)
+    assert torch.allclose(xy[0], expect, atol=5e-3)
+    assert torch.allclose(yaw[0], -phi, atol=1e-3)
+    # past the arc the lane runs down the crossing road's right-hand lane, x = 120 - 1.75, heading -y
+    s_exit = 110.0 + math.pi / 2 * 10.0
+    xy, yaw = frenet_to_world(rm, torch.tensor([[s_exit + 15.0]]), torch.tensor([[-1.75]]))
+    assert xy[0, 0].tolist() == pytest.approx([118.25, -25.0], abs=5e-3)
+    assert yaw.item() == pytest.approx(-math.pi / 2, abs=1e-4)
+
+
+def test_left_turn_lane_centreline_is_the_hand_computed_arc():
+    # reference radius 14 m from s = 106 about O = (106, 14); the ego lane is outside: 15.75 m
+    rm = build_roadmap([turn_spec(TurnCommand.LEFT, 14.0)])
+    phi = torch.tensor([0.2, 0.8, 1.5])
+    xy, _ = frenet_to_world(rm, (106.0 + 14.0 * phi)[None], torch.full((1, 3), -1.75))
+    expect = torch.stack([106.0 + 15.75 * torch.sin(phi), 14.0 - 15.75 * torch.cos(phi)], -1)
+    assert torch.allclose(xy[0], expect, atol=5e-3)
+    s_exit = 106.0 + math.pi / 2 * 14.0
+    xy, _ = frenet_to_world(rm, torch.tensor([[s_exit + 10.0]]), torch.tensor([[-1.75]]))
+    assert xy[0, 0].tolist() == pytest.approx([121.75, 24.0], abs=5e-3)
+
+
+def test_nav_goal_follows_the_turn():
+    rm = build_roadmap([turn_spec(TurnCommand.RIGHT, 10.0)])
+    ego_s = torch.tensor([100.0])
+    pose = torch.tensor([[100.0, -1.75, 0.0]])
+    nav = nav_goal(rm, pose, ego_s, torch.tensor([-1.75]))
+    assert nav.turn_command.item() == TurnCommand.RIGHT
+    assert nav.dist_to_turn.item() == pytest.approx(10.0)  # to the arc's start at s = 110
+    s = 100.0 + 5.0 * torch.arange(1, 11)
+    phi = ((s - 110.0) / 10.0).clamp(0, math.pi / 2)
+    on_arc = torch.stack([110.0 + 8.25 * torch.sin(phi), -10.0 + 8.25 * torch.cos(phi)], -1)
+    past = s - (110.0 + math.pi / 2 * 10.0)
+    on_exit = torch.stack([torch.full_like(s, 118.25), -10.0 - past], -1)
+    world = torch.where(
+        (past > 0)[:, None],
+        on_exit,
+        torch.where((s < 110)[:, None], torch.stack([s, torch.full_like(s, -1.75)], -1), on_arc),
+    )
+    expect = world - torch.tensor([100.0, -1.75])
+    assert torch.allclose(nav.route_points[0], expect, atol=2e-2)
+    # the command holds through the arc, then the route is straight again
+    nav = nav_goal(rm, pose, torch.tensor([118.0]), torch.tensor([-1.75]))
+    assert nav.turn_command.item() == TurnCommand.RIGHT and nav.dist_to_turn.item() == 0.0
+    nav = nav_goal(rm, pose, torch.tensor([130.0]), torch.tensor([-1.75]))
+    assert nav.turn_command.item() == TurnCommand.STRAIGHT and nav.dist_to_turn.item() == 200.0
+
+
+def test_turning_junction_drivable_area_and_raster():
+    from e2edrive.sim.map import drivable_world
+
+    rm = build_roadmap([turn_spec(TurnCommand.RIGHT, 10.0)])
+    diag = math.sqrt(0.5)
+    pts = torch.tensor(
+        [
+            [120.0, 0.0],  # junction centre
+            [150.0, 1.5],  # the arm straight ahead
+            [119.0, 40.0],  # the crossing road's far (left) arm
+            [118.0, -30.0],  # the exit: the route after the turn
+            [110.0 + 5.0 * diag, -10.0 + 5.0 * diag],  # inside corner kerb (5 m from the turn centre)
+            [110.0 + 7.0 * diag, -10.0 + 7.0 * diag],  # inside corner road (the fillet, 7 m)
+            [124.5, 4.5],  # corner kerb between the two arms off the route
+            [124.5, -4.5],  # corner kerb left of the exit
+        ]
+    )[None]
+    s_guess = torch.tensor([[120.0, 120.0, 120.0, 145.0, 115.0, 115.0, 120.0, 125.0]])
+    got = drivable_world(rm, pts, s_guess)[0].tolist()
+    assert got == [True, True, True, True, False, True, False, False]
+    mat = build_ground_raster(rm).lookup(pts)[0].tolist()
+    assert mat[4] == Semantic.KERB and mat[6] == Semantic.KERB and mat[7] == Semantic.KERB
+    assert all(m in (Semantic.ROAD, Semantic.CENTER_LINE) for m in (mat[0], mat[5]))
+
+
+def test_t_junction_has_no_missing_arm():
+    from e2edrive.sim.map import drivable_world
+
+    # straight through a T whose left arm is missing: the right arm exists, the left is grass
+    rm = build_roadmap([turn_spec(TurnCommand.STRAIGHT, 0.0, missing_arm=TurnCommand.LEFT)])
+    pts = torch.tensor([[[119.0, -30.0], [119.0, 30.0], [150.0, -1.75]]])
+    got = drivable_world(rm, pts, torch.full((1, 3), 120.0)).tolist()[0]
+    assert got == [True, False, True]
+
+
+def test_undrivable_turns_are_refused():
+    with pytest.raises(ValueError, match="tighter than the car can drive"):
+        turn_spec(TurnCommand.RIGHT, 5.5)  # its lane on a 3.75 m circle, the car needs 4.2 m
+    with pytest.raises(ValueError, match="as many lanes"):
+        turn_spec(TurnCommand.LEFT, 14.0, cross_lanes=2)
+    with pytest.raises(ValueError, match="missing arm"):
+        turn_spec(TurnCommand.LEFT, 14.0, missing_arm=TurnCommand.LEFT)

@@ -1,4 +1,4 @@
-"""`e2edrive scenarios`: list the scenario catalog, one line each (name, tags, description)."""
+"""`e2edrive scenarios`: list the scenario catalog, one line each (name, suite, tags, description)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ class ScenariosArgs:
 
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(ScenariosArgs, args=argv, prog="e2edrive scenarios")
+    from e2edrive.eval.suites import SUITES
     from e2edrive.sim.scenarios import SCENARIOS  # loads torch: after parsing, so --help stays fast
 
+    suite_of = {n: s for s, names in SUITES.items() if s != "all" for n in names}
     width = max(len(n) for n in SCENARIOS)
     for name, cls in SCENARIOS.items():
         tags = ",".join(cls.tags)
         extra = f"  [{cls.seconds:.0f} s]" if args.verbose else ""
-        print(f"{name:<{width}}  {tags:<32}  {cls.description}{extra}")
+        print(f"{name:<{width}}  {suite_of.get(name, '-'):<6}  {tags:<40}  {cls.description}{extra}")
     return 0

@@ -1,7 +1,8 @@
 """Evaluation suites and the seed split that keeps evaluation honest.
 
 Suites name scenario sets: `basic` is the everyday driving a policy must master first, `corner`
-the seven hard cases of ARCHITECTURE.md's catalog, `all` both.
+the seven hard cases of ARCHITECTURE.md's catalog, `urban` routes that turn at junctions and their
+hard cases, `all` every registered scenario.
 
 Seeds. Every episode is a function of (scenario, seed). Training data is recorded from seeds in
 [0, TRAIN_SEED_LIMIT) and evaluation defaults to seeds from EVAL_SEED_START = 1,000,000 up, so the
@@ -24,7 +25,8 @@ SUITES: dict[str, tuple[str, ...]] = {
         "unknown_object",
     ),
 }
-SUITES["all"] = SUITES["basic"] + SUITES["corner"]
+SUITES["urban"] = ("traffic_light_turn",)
+SUITES["all"] = SUITES["basic"] + SUITES["corner"] + SUITES["urban"]
 
 TRAIN_SEED_LIMIT = 100_000  # training seeds live in [0, TRAIN_SEED_LIMIT)
 EVAL_SEED_START = 1_000_000  # default evaluation seeds start here

@@ -57,8 +57,10 @@ from e2edrive.sim.expert.style import DrivingStyle, episode_keys
 from e2edrive.sim.map import (
     build_roadmap,
     drivable_frenet,
+    drivable_world,
     frenet_to_world,
     light_state,
+    on_arms,
     world_to_frenet,
 )
 from e2edrive.sim.map.features import barrier_segments, lane_polylines
@@ -141,6 +143,16 @@ def ego_off_road(world: World, box: torch.Tensor, size: torch.Tensor) -> tuple[t
     cd = world.ego_d[:, None] - sn[:, None] * local[..., 0] + c[:, None] * local[..., 1]
     off_road = ~drivable_frenet(world.rmap, cs, cd).all(-1)
     far_off = ~drivable_frenet(world.rmap, world.ego_s, world.ego_d, margin=OFF_ROAD_END)
+    if world.has_arms:
+        # junction arms are world rectangles, and a turn's arc is too tight for the local
+        # rotation above: project the corners exactly (only maps with arms pay for it)
+        rm = world.rmap
+        exact_off = ~drivable_world(rm, corners, world.ego_s[:, None].expand(-1, 4)).all(-1)
+        ego_xy = torch.stack([world.ego.x, world.ego.y], -1)[:, None]
+        exact_far = far_off & ~on_arms(rm, ego_xy, margin=OFF_ROAD_END)[:, 0]
+        arms = rm.arm_valid.any(-1)
+        off_road = torch.where(arms, exact_off, off_road)
+        far_off = torch.where(arms, exact_far, far_off)
     return off_road, far_off
 
 
@@ -148,7 +160,7 @@ def red_light_run(world: World, front_before: torch.Tensor, front_after: torch.T
     """(B,) bool: the front bumper crossed the route's stop line during this step, in the ego's
     lane, while the light was red. front_*: (B,) m, Frenet s of the front bumper."""
     rm = world.rmap
-    stop_s = rm.inter_s[:, 0] - rm.inter_half[:, 0] - STOP_LINE_SETBACK
+    stop_s = rm.inter_s[:, 0] - rm.inter_entry[:, 0] - STOP_LINE_SETBACK
     crossed = (front_before < stop_s) & (front_after >= stop_s) & rm.inter_valid[:, 0] & (world.ego_d < 0)
     return crossed & (world.route_light[:, 0] == int(LightState.RED))
 
@@ -260,6 +272,7 @@ class World:
         self.n_actors = actor_capacity([len(s.actors) for s in self.specs])
         for k, v in self._build(self.specs).items():
             setattr(self, k, v)
+        self.has_arms = bool(self.rmap.arm_valid.any())  # host flag: junction arms need exact off-road
         dev, B = self.device, self.B
         self.t = torch.zeros(B, device=dev)
         self.steps = torch.zeros(B, dtype=torch.long, device=dev)
@@ -302,6 +315,7 @@ class World:
                 _assign(cur, v, idx)
         for j, b in enumerate(idx.tolist()):
             self.scenarios[b], self.seeds[b], self.specs[b] = names[j], seeds[j], new_specs[j]
+        self.has_arms = bool(self.rmap.arm_valid.any())
         m = torch.zeros(self.B, dtype=torch.bool, device=self.device)
         m[idx] = True
         self.t.masked_fill_(m, 0.0)
@@ -372,6 +386,7 @@ class World:
             self.barrier_valid,
             self.has_spin,
             DT,
+            self.cross_light,
         )
         self._refresh_derived()
 
@@ -488,13 +503,12 @@ class World:
         if self._lines is None:
             self._lines = lane_polylines(self.rmap)
         lines, ltype, lvalid = self._lines
-        pos, yaw, approach = light_poses(self.rmap)
+        pos, yaw, approach, light_valid = light_poses(self.rmap)
         route = self.route_light.repeat_interleave(4, 1)
         cross = self.cross_light.repeat_interleave(4, 1)
         state = torch.where((approach < 2)[None], route, cross)
-        light_valid = self.rmap.inter_valid.repeat_interleave(4, 1)
         ego_f = self.ego_frenet()
-        stop_s = self.rmap.inter_s[:, 0] - self.rmap.inter_half[:, 0] - STOP_LINE_SETBACK
+        stop_s = self.rmap.inter_s[:, 0] - self.rmap.inter_entry[:, 0] - STOP_LINE_SETBACK
         to_stop = stop_s - ego_f.front_s
         ahead = self.rmap.inter_valid[:, 0] & (to_stop > -0.5) & (to_stop < 80.0)
         ego_light = torch.where(ahead, self.route_light[:, 0], torch.zeros_like(self.route_light[:, 0]))

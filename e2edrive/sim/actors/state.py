@@ -260,20 +260,29 @@ def leader_gaps(a: Actors, ego: EgoFrenet, lateral_margin: float = 0.3, horizon:
     return g, v_lead
 
 
-def stop_line_gap(a: Actors, inter_s, inter_half, route_light, setback: float) -> torch.Tensor:
+def stop_line_gap(
+    a: Actors, inter_s, inter_entry, inter_exit, route_light, setback: float, back_light=None
+) -> torch.Tensor:
     """(B, N) gap to the stop line a vehicle must respect (red, or yellow when it can stop at
-    3 m/s^2); inf otherwise. Route-direction vehicles stop before s_int - half - setback, oncoming
-    ones after s_int + half + setback; both directions share the route's light."""
-    stop_fwd = inter_s - inter_half - setback  # (B,)
-    stop_back = inter_s + inter_half + setback
+    3 m/s^2); inf otherwise. Route-direction vehicles stop before s_int - entry - setback, oncoming
+    ones after s_int + exit + setback. Route-direction vehicles obey the route's light; oncoming
+    ones back_light (B,), which is the route's too unless the route turns (then they come out of
+    a crossing arm)."""
+    stop_fwd = inter_s - inter_entry - setback  # (B,)
+    stop_back = inter_s + inter_exit + setback
     half_len = a.size[..., 0] / 2
     gap = torch.where(
         a.direction > 0, stop_fwd[:, None] - (a.s + half_len), (a.s - half_len) - stop_back[:, None]
     )
-    red = route_light == int(LightState.RED)
-    yellow = route_light == int(LightState.YELLOW)
+    light = (
+        route_light[:, None]
+        if back_light is None
+        else torch.where(a.direction > 0, route_light[:, None], back_light[:, None])
+    )
+    red = light == int(LightState.RED)
+    yellow = light == int(LightState.YELLOW)
     can_stop = a.speed**2 / (2 * gap.clamp(min=0.1)) < 3.0
-    must = (red[:, None] | (yellow[:, None] & can_stop)) & (gap > -0.5)
+    must = (red | (yellow & can_stop)) & (gap > -0.5)
     return torch.where(must, gap.clamp(min=0.0), torch.full_like(gap, float("inf")))
 
 

@@ -77,12 +77,15 @@ def step_actors(
     barrier_valid: torch.Tensor,
     has_spin: bool,
     dt: float,
+    cross_light: torch.Tensor | None = None,
 ) -> tuple[Actors, SpinState]:
-    """Advance actors from time t (B,) to t + dt. route_light: (B, I) LightState of the route.
+    """Advance actors from time t (B,) to t + dt. route_light, cross_light: (B, I) LightState of
+    the route and of the crossing road (default: the route's).
     Each behaviour proposes a motion for every actor; each actor takes its own behaviour's."""
     t_next = t + dt
+    cross_light = route_light if cross_light is None else cross_light
     kin_vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed & ~a.spinning
-    veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, dt)
+    veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, cross_light, dt)
     walking, walk, trigger_t, walk_done = _walker_motion(a, ego, t, dt)
     idle = (a.behavior == int(Behavior.IDLE)) & a.valid
     i_d, i_dd, i_psi = _idle_sway(a, t_next)
@@ -111,13 +114,24 @@ def step_actors(
     return a, spin
 
 
-def _vehicle_motion(a: Actors, rmap: RoadMap, ego: EgoFrenet, t: torch.Tensor, route_light, dt: float):
+def _vehicle_motion(
+    a: Actors, rmap: RoadMap, ego: EgoFrenet, t: torch.Tensor, route_light, cross_light, dt: float
+):
     """Vehicles: IDM behind the leader or the stop line, and the quintic lane-change profile,
     which starts when the ego comes within the car's lc_gap. -> (motion, lc_t0, lc_d0, braking)."""
     vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed
     kin_vehicle = vehicle & ~a.spinning
     g_lead, v_lead = leader_gaps(a, ego)
-    g_stop = stop_line_gap(a, rmap.inter_s[:, 0], rmap.inter_half[:, 0], route_light[:, 0], STOP_LINE_SETBACK)
+    back_light = torch.where(rmap.inter_turn[:, 0] != 0, cross_light[:, 0], route_light[:, 0])
+    g_stop = stop_line_gap(
+        a,
+        rmap.inter_s[:, 0],
+        rmap.inter_entry[:, 0],
+        rmap.inter_exit[:, 0],
+        route_light[:, 0],
+        STOP_LINE_SETBACK,
+        back_light,
+    )
     g_stop = torch.where(rmap.inter_valid[:, :1], g_stop, torch.full_like(g_stop, float("inf")))
     use_stop = g_stop < g_lead
     gap = torch.where(use_stop, g_stop, g_lead)

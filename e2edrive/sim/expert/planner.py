@@ -224,7 +224,7 @@ def _lead(world, ob, path: _Path) -> tuple[_Constraint, torch.Tensor]:
 def _stop_line(world, path: _Path) -> _Constraint:
     """Stop at the route's stop line at red, and at yellow when YELLOW_DECEL suffices."""
     rm, v = world.rmap, path.v
-    g_stop = rm.inter_s[:, 0] - rm.inter_half[:, 0] - STOP_LINE_SETBACK - path.ego.front_s
+    g_stop = rm.inter_s[:, 0] - rm.inter_entry[:, 0] - STOP_LINE_SETBACK - path.ego.front_s
     light = world.route_light[:, 0]
     comfortable = v**2 / (2 * g_stop.clamp(min=0.1)) <= YELLOW_DECEL
     must_stop = (

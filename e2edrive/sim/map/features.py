@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import torch
 
-from e2edrive.sim.map.roadmap import RoadMap, frenet_to_world
-from e2edrive.sim.map.spec import CROSS_HALF_LENGTH, LANE_WIDTH, ROAD_LENGTH, SHOULDER
+from e2edrive.sim.map.roadmap import ARM_LENGTH, MAX_ARMS, RoadMap, frenet_to_world
+from e2edrive.sim.map.spec import CROSS_HALF_LENGTH, LANE_WIDTH, ROAD_LENGTH, SHOULDER, STOP_LINE_SETBACK
 
 BARRIER_SPACING = 5.0  # m per barrier segment
 N_BARRIER = 2 * int(ROAD_LENGTH / BARRIER_SPACING)  # both edges
 LINE_POINTS = 151  # points per lane-line polyline (every 2 m along the route)
-MAX_LINES = 13  # 2 edges + centre + 4 dividers + 6 crossing-road lines (one intersection)
+MAX_LINES = 13  # 2 edges + centre + 4 dividers + 6 crossing-road lines (one intersection, or 2 arms)
 
 
 def barrier_segments(rmap: RoadMap) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,6 +34,11 @@ def barrier_segments(rmap: RoadMap) -> tuple[torch.Tensor, torch.Tensor]:
             hit = (s[..., 1] > rmap.inter_s[:, i : i + 1] - gap) & (
                 s[..., 0] < rmap.inter_s[:, i : i + 1] + gap
             )
+            # a turning or T junction: open from the stop line to past the exit's crosswalk
+            lo = rmap.inter_s[:, i : i + 1] - rmap.inter_entry[:, i : i + 1] - STOP_LINE_SETBACK - 1.0
+            hi = rmap.inter_s[:, i : i + 1] + rmap.inter_exit[:, i : i + 1] + STOP_LINE_SETBACK + 1.0
+            hit_j = (s[..., 1] > lo) & (s[..., 0] < hi)
+            hit = torch.where(rmap.inter_band[:, i : i + 1], hit, hit_j)
             ok = ok & ~(hit & rmap.inter_valid[:, i : i + 1])
         valid.append(ok)
     return torch.cat(segs, 1), torch.cat(valid, 1)
@@ -73,6 +78,20 @@ def lane_polylines(rmap: RoadMap) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
             xy, _ = frenet_to_world(rmap, s_line.expand(B, P), d)
             lines[:, li] = xy
             ltype[:, li] = kind
-            valid[:, li] = rmap.inter_valid[:, 0]
+            valid[:, li] = rmap.inter_valid[:, 0] & rmap.inter_band[:, 0]
+            li += 1
+    # arms of turning and T junctions (world rectangles): edges and centre line beyond the box
+    li = len(entries)
+    for k in range(MAX_ARMS):
+        ax, ay, yaw, half = (rmap.arm[:, k, j].view(B, 1) for j in range(4))
+        along = half + u * (ARM_LENGTH - half)  # (B, P)
+        c, sn = torch.cos(yaw), torch.sin(yaw)
+        for side, kind in ((-1.0, 2), (1.0, 2), (0.0, 1)):
+            across = side * half
+            xy = torch.stack([ax + along * c - across * sn, ay + along * sn + across * c], -1)
+            use = rmap.arm_valid[:, k]
+            lines[:, li] = torch.where(use[:, None, None], xy, lines[:, li])
+            ltype[:, li] = torch.where(use, torch.full_like(ltype[:, li], kind), ltype[:, li])
+            valid[:, li] = valid[:, li] | use
             li += 1
     return lines, ltype, valid

@@ -8,22 +8,28 @@ arc length, so every query is O(B * points), never O(B * N_REF) per step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from e2edrive.core.constants import TurnCommand
 from e2edrive.sim.map.spec import (
     CROSS_HALF_LENGTH,
     LANE_WIDTH,
     N_REF,
     REF_DS,
     ROAD_LENGTH,
+    IntersectionSpec,
     RoadSpec,
+    arc_start_index,
 )
 
 MAX_INTERSECTIONS = 1
 MAX_PUDDLES = 2
+MAX_ARMS = 2  # junction arms off the route: a turning 4-way has two (ahead and the far side)
+ARM_LENGTH = CROSS_HALF_LENGTH  # m from the junction centre to an arm's far end
 
 
 @dataclass
@@ -40,6 +46,16 @@ class RoadMap:
                   the crossing road; inter_valid: (B, I) bool
     light_cycle:  (B, I, 4) (green, yellow, red, phase) seconds
     puddle:       (B, Q, 4) (s, d, half_length, half_width); puddle_valid (B, Q) bool
+    inter_turn:   (B, I) long TurnCommand of the route at each intersection
+    inter_entry, inter_exit: (B, I) m before / after inter_s where the route enters / leaves the
+                  junction (the box, or its turn arc); equal to inter_half when it goes straight
+    inter_band:   (B, I) bool, the crossing road is the Frenet band |s - inter_s| <= inter_half
+                  (a straight 4-way); otherwise the junction's other arms are world rectangles
+    inter_center: (B, I, 3) junction centre x, y (world) and the approach heading (rad)
+    inter_missing: (B, I) long, a T junction's missing arm as a TurnCommand direction, -1: 4-way
+    arm:          (B, A, 4) arms off the route: centre x, y, heading pointing away from the
+                  centre (rad), half width (m); each covers along [-half, ARM_LENGTH] and
+                  across [-half, half] of its own frame (the box included); arm_valid (B, A)
     """
 
     ref: torch.Tensor
@@ -54,6 +70,14 @@ class RoadMap:
     light_cycle: torch.Tensor
     puddle: torch.Tensor
     puddle_valid: torch.Tensor
+    inter_turn: torch.Tensor
+    inter_entry: torch.Tensor
+    inter_exit: torch.Tensor
+    inter_band: torch.Tensor
+    inter_center: torch.Tensor
+    inter_missing: torch.Tensor
+    arm: torch.Tensor
+    arm_valid: torch.Tensor
 
     @property
     def batch_size(self) -> int:
@@ -77,20 +101,59 @@ def reference_line(kappa: np.ndarray) -> np.ndarray:
     return np.stack([x, y, yaw, kappa], -1)
 
 
+def junction_frame(ref: np.ndarray, it: IntersectionSpec) -> tuple[float, float, float]:
+    """(x, y, approach heading) of a junction's centre, from the reference line (N_REF, 4): where
+    the approach centre line, continued straight, meets the crossing road's centre line."""
+    if it.turning:
+        x, y, yaw, _ = ref[arc_start_index(it)]
+        return x + it.turn_radius * math.cos(yaw), y + it.turn_radius * math.sin(yaw), yaw
+    u = it.s / REF_DS
+    i = int(min(math.floor(u), N_REF - 2))
+    x, y, yaw, _ = ref[i] + (ref[i + 1] - ref[i]) * (u - i)
+    return x, y, yaw
+
+
+def junction_arms(it: IntersectionSpec) -> list[float]:
+    """Headings (relative to the approach) of the arms off the route: not the approach, not the
+    route's exit, not a T junction's missing arm. A straight 4-way has none (its crossing road is
+    the Frenet band)."""
+    rel = {
+        int(TurnCommand.STRAIGHT): 0.0,
+        int(TurnCommand.LEFT): math.pi / 2,
+        int(TurnCommand.RIGHT): -math.pi / 2,
+    }
+    if not it.turning and it.missing_arm is None:
+        return []
+    return [h for k, h in rel.items() if k != it.turn and k != it.missing_arm]
+
+
 def build_roadmap(specs: list[RoadSpec], device: torch.device | str = "cpu") -> RoadMap:
     """Stack B road specs into tensors (host work at reset, not per step)."""
     B = len(specs)
     ref = np.stack([reference_line(s.kappa) for s in specs])
     inter = np.zeros((B, MAX_INTERSECTIONS, 6))
     inter_valid = np.zeros((B, MAX_INTERSECTIONS), bool)
+    geo = np.zeros((B, MAX_INTERSECTIONS, 7))  # turn, entry, exit, centre x, y, heading, missing
+    band = np.zeros((B, MAX_INTERSECTIONS), bool)
+    arm = np.zeros((B, MAX_ARMS, 4))
+    arm_valid = np.zeros((B, MAX_ARMS), bool)
     puddle = np.zeros((B, MAX_PUDDLES, 4))
     puddle_valid = np.zeros((B, MAX_PUDDLES), bool)
     for b, spec in enumerate(specs):
         if len(spec.intersections) > MAX_INTERSECTIONS or len(spec.puddles) > MAX_PUDDLES:
             raise ValueError(f"at most {MAX_INTERSECTIONS} intersections and {MAX_PUDDLES} puddles per map")
+        n_arm = 0
         for i, it in enumerate(spec.intersections):
             inter[b, i] = (it.s, it.half_width, it.green, it.yellow, it.red, it.phase)
             inter_valid[b, i] = True
+            cx, cy, heading = junction_frame(ref[b], it)
+            missing = -1 if it.missing_arm is None else it.missing_arm
+            geo[b, i] = (it.turn, it.entry, it.exit, cx, cy, heading, missing)
+            band[b, i] = not it.turning and it.missing_arm is None
+            for rel in junction_arms(it):
+                arm[b, n_arm] = (cx, cy, heading + rel, it.half_width)
+                arm_valid[b, n_arm] = True
+                n_arm += 1
         for i, p in enumerate(spec.puddles):
             puddle[b, i] = (p.s, p.d, p.half_length, p.half_width)
             puddle_valid[b, i] = True
@@ -111,6 +174,14 @@ def build_roadmap(specs: list[RoadSpec], device: torch.device | str = "cpu") -> 
         light_cycle=t(inter[..., 2:6]),
         puddle=t(puddle),
         puddle_valid=t(puddle_valid, torch.bool),
+        inter_turn=t(geo[..., 0], torch.long),
+        inter_entry=t(geo[..., 1]),
+        inter_exit=t(geo[..., 2]),
+        inter_band=t(band, torch.bool),
+        inter_center=t(geo[..., 3:6]),
+        inter_missing=t(geo[..., 6], torch.long),
+        arm=t(arm),
+        arm_valid=t(arm_valid, torch.bool),
     )
 
 
@@ -175,16 +246,38 @@ def world_to_frenet(
 
 def drivable_frenet(rmap: RoadMap, s: torch.Tensor, d: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
     """Is the point (s, d) (B, ...) on the road surface? The route's carriageway plus the crossing
-    road of each intersection (the route is straight there, so the crossing road is the band
-    |s - s_int| <= half width, any |d| up to CROSS_HALF_LENGTH)."""
+    road of each straight 4-way intersection (the route is straight there, so the crossing road is
+    the band |s - s_int| <= half width, any |d| up to CROSS_HALF_LENGTH). The arms of turning and
+    T junctions are world rectangles: add `on_arms` for them."""
     B = s.shape[0]
     view = (B,) + (1,) * (s.dim() - 1)
     on = (d >= -rmap.width_right.view(view) - margin) & (d <= rmap.width_left.view(view) + margin)
     on = on & (s >= 0) & (s <= ROAD_LENGTH)
     for i in range(rmap.inter_s.shape[1]):
         near = (s - rmap.inter_s[:, i].view(view)).abs() <= rmap.inter_half[:, i].view(view) + margin
-        on = on | (near & rmap.inter_valid[:, i].view(view) & (d.abs() <= CROSS_HALF_LENGTH))
+        band = rmap.inter_valid[:, i] & rmap.inter_band[:, i]
+        on = on | (near & band.view(view) & (d.abs() <= CROSS_HALF_LENGTH))
     return on
+
+
+def arm_coords(rmap: RoadMap, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World points xy (B, ..., 2) in every arm's frame: along, across (B, ..., A)."""
+    B = xy.shape[0]
+    view = (B,) + (1,) * (xy.dim() - 2) + (MAX_ARMS,)
+    ax, ay, yaw = (rmap.arm[..., k].view(view) for k in range(3))
+    dx, dy = xy[..., 0:1] - ax, xy[..., 1:2] - ay
+    c, sn = torch.cos(yaw), torch.sin(yaw)
+    return c * dx + sn * dy, -sn * dx + c * dy
+
+
+def on_arms(rmap: RoadMap, xy: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+    """Is the world point xy (B, ..., 2) on a junction arm off the route (box included)?"""
+    B = xy.shape[0]
+    view = (B,) + (1,) * (xy.dim() - 2) + (MAX_ARMS,)
+    along, across = arm_coords(rmap, xy)
+    half = rmap.arm[..., 3].view(view)
+    inside = (along >= -half - margin) & (along <= ARM_LENGTH + margin) & (across.abs() <= half + margin)
+    return (inside & rmap.arm_valid.view(view)).any(-1)
 
 
 def light_state(rmap: RoadMap, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,3 +307,12 @@ def light_state(rmap: RoadMap, t: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 def lane_of(d: torch.Tensor) -> torch.Tensor:
     """Index of the forward lane containing d (0 next to the centre line); negative for oncoming."""
     return torch.floor(-d / LANE_WIDTH).long()
+
+
+def drivable_world(
+    rmap: RoadMap, xy: torch.Tensor, s_guess: torch.Tensor, margin: float = 0.0
+) -> torch.Tensor:
+    """Is the world point xy (B, K, 2) on the road surface: the route's carriageway (found by
+    projecting near s_guess (B, K)), a straight 4-way's crossing band, or a junction arm?"""
+    s, d, _ = world_to_frenet(rmap, xy, s_guess)
+    return drivable_frenet(rmap, s, d, margin) | on_arms(rmap, xy, margin)

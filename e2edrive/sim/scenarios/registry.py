@@ -6,6 +6,7 @@ from e2edrive.sim.scenarios.animals import ChickensCrossing, GeeseStanding
 from e2edrive.sim.scenarios.base import Scenario
 from e2edrive.sim.scenarios.obstacles import PedestrianClose, Puddle, UnknownObject
 from e2edrive.sim.scenarios.roads import LaneFollow, TrafficLight
+from e2edrive.sim.scenarios.urban import TrafficLightTurn
 from e2edrive.sim.scenarios.vehicles import CutIn, FollowLead, SpinoutAhead
 
 SCENARIOS: dict[str, type[Scenario]] = {
@@ -19,6 +20,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "cut_in": CutIn,
     "pedestrian_close": PedestrianClose,
     "unknown_object": UnknownObject,
+    "traffic_light_turn": TrafficLightTurn,
 }
 
 
