@@ -102,3 +102,54 @@ def test_workers_give_the_table_of_one_process(tmp_path, capsys):
     assert set(tables[0]["faults"]["low_light"]["driving_score"]) == {"1", "3"}
     assert cli_main([*argv, "--workers", "0"]) == 2
     assert "--workers must be >= 1" in capsys.readouterr().err
+
+
+def test_reference_scores_reused_from_an_earlier_table(tmp_path, capsys):
+    from e2edrive.model.dave2 import Dave2
+    from e2edrive.model.ego_mlp import EgoMLP
+
+    dave2, ego = _checkpoint(tmp_path, Dave2(), "dave2"), _checkpoint(tmp_path, EgoMLP(), "ego")
+    common = ["--suite", "lane_follow", "--seeds", "1000000:1000002", "--max-steps", "4", "--no-progress"]
+    common += ["--faults", "low_light,speed_noise", "--severities", "3", "--json"]
+    assert cli_main(["robustness", "--checkpoint", str(dave2), *common]) == 0
+    first = capsys.readouterr().out
+    (tmp_path / "dave2.json").write_text(first)
+    ref = json.loads(first)
+    assert (
+        cli_main(
+            [
+                "robustness",
+                "--checkpoint",
+                str(ego),
+                "--reference-json",
+                str(tmp_path / "dave2.json"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    d = json.loads(capsys.readouterr().out)
+    assert d["reference"] == "dave2" and d["reference_clean_driving_score"] == ref["clean_driving_score"]
+    for f in ("low_light", "speed_noise"):
+        assert d["faults"][f]["reference_driving_score"] == ref["faults"][f]["driving_score"]
+    # a table of other episodes, or without the conditions asked for, is refused before driving
+    other = [*common[:3], "1000000:1000003", *common[4:]]
+    for argv, msg in (
+        (other, "was driven with"),
+        ([*common, "--faults", "fog"], "no DAVE-2 score for fog:3"),
+    ):
+        assert (
+            cli_main(
+                [
+                    "robustness",
+                    "--checkpoint",
+                    str(ego),
+                    "--reference-json",
+                    str(tmp_path / "dave2.json"),
+                    *argv,
+                ]
+            )
+            == 2
+        )
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1

@@ -6,6 +6,7 @@ corruption error (eval.robustness).
     e2edrive robustness --checkpoint runs/tiny --reference runs/dave2 --faults fog,rain \\
         --severities 1,3 --report runs/robust
     e2edrive robustness --checkpoint runs/tiny --workers 16     (a process per core)
+    e2edrive robustness --checkpoint runs/ego --reference-json runs/robust/robustness.json
 
 Prints the markdown table (or `--json`); `--report DIR` also writes robustness.md, .json and .svg.
 Every condition drives the same (scenario, seed) episodes, so differences are the faults' alone.
@@ -28,6 +29,9 @@ class RobustnessArgs:
     """run directory (or its checkpoint/) of the network to test"""
     reference: str | None = None
     """run directory of a DAVE-2 checkpoint: also report the corruption error CE and mCE"""
+    reference_json: str | None = None
+    """instead of --reference: DAVE-2's scores from a table written earlier on the same episodes
+    (--json output or --report's robustness.json, of DAVE-2 or with DAVE-2 as its reference)"""
     suite: str = "basic"
     """basic | corner | all, or comma-separated scenario names"""
     seeds: str = f"{EVAL_SEED_START}:{EVAL_SEED_START + 10}"
@@ -94,7 +98,7 @@ def _run(args: RobustnessArgs) -> int:
     from e2edrive.core.rig import make_rig
     from e2edrive.core.seeding import parse_seed_range
     from e2edrive.eval.drivers import checkpoint_extra
-    from e2edrive.eval.robustness import RobustnessTable, driving_scores
+    from e2edrive.eval.robustness import RobustnessTable, driving_scores, reference_from_json
     from e2edrive.eval.suites import check_disjoint, suite_scenarios
     from e2edrive.sim.faults import fault_grid
 
@@ -102,6 +106,8 @@ def _run(args: RobustnessArgs) -> int:
         raise ValueError(f"--num-envs must be >= 1, got {args.num_envs}")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.reference and args.reference_json:
+        raise ValueError("give --reference or --reference-json, not both")
     device = as_device(args.device)
     scenarios = suite_scenarios(args.suite)
     seeds = parse_seed_range(args.seeds)
@@ -120,21 +126,26 @@ def _run(args: RobustnessArgs) -> int:
         make = partial(build_driver, run, expect, args.monitor, str(device))
         names.append(make().name)  # loads it here: a bad checkpoint fails before any worker starts
         makers.append(make)
+    setup = {"suite": args.suite, "seeds": args.seeds, "max_steps": args.max_steps, "monitor": args.monitor}
+    ref_name = ref_clean = ref_scores = None
+    if args.reference_json is not None:  # read before driving: a wrong table fails at once
+        ref_name, ref_clean, ref_scores = reference_from_json(args.reference_json, setup, specs)
     kw = dict(
         num_envs=args.num_envs, device=device, rig=rig, progress=args.progress, max_steps=args.max_steps
     )
-    clean, scores = driving_scores(makers[0], pairs, specs, kw, args.workers)
-    ref_clean = ref_scores = None
-    if len(makers) > 1:
-        ref_clean, ref_scores = driving_scores(makers[1], pairs, specs, kw, args.workers)
+    results = driving_scores(makers, pairs, specs, kw, args.workers)
+    clean, scores = results[0]
+    if len(results) > 1:
+        ref_name, (ref_clean, ref_scores) = names[1], results[1]
     table = RobustnessTable(
         names[0],
         clean,
         scores,
-        reference_name=names[1] if len(names) > 1 else None,
+        reference_name=ref_name,
         reference_clean=ref_clean,
         reference=ref_scores,
         episodes=len(pairs),
+        setup=setup,
     )
     if args.report is not None:
         paths = table.write(args.report)

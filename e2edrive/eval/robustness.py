@@ -70,6 +70,7 @@ class RobustnessTable:
     reference_clean: float | None = None
     reference: Scores | None = None
     episodes: int = 0
+    setup: dict = field(default_factory=dict)  # what was driven: suite, seeds, ... (reference reuse)
     rr: dict[str, dict[int, float]] = field(init=False)
     ce: dict[str, float] | None = field(init=False)
 
@@ -106,6 +107,7 @@ class RobustnessTable:
             "policy": self.name,
             "reference": self.reference_name,
             "episodes_per_condition": self.episodes,
+            "setup": self.setup,
             "clean_driving_score": num(self.clean),
             "reference_clean_driving_score": num(self.reference_clean),
             "mRR": num(self.mrr),
@@ -185,30 +187,65 @@ class RobustnessTable:
 
 
 def driving_scores(
-    make_driver: Callable[[], Driver], pairs, specs: list[str], run_kwargs: dict, workers: int = 1
-) -> tuple[float, Scores]:
-    """Mean driving score over `pairs`, clean and under each 'NAME:S' of specs, of the driver that
-    make_driver() builds (picklable with workers > 1: each worker process builds its own).
+    makers: list[Callable[[], Driver]], pairs, specs: list[str], run_kwargs: dict, workers: int = 1
+) -> list[tuple[float, Scores]]:
+    """For the driver each of `makers` builds: its mean driving score over `pairs`, clean and under
+    each 'NAME:S' of specs. The makers must be picklable with workers > 1: each worker process
+    builds its own drivers.
 
-    workers > 1 drives the conditions in that many processes of one torch thread each. A condition
-    is driven whole, in the same batches as in one process, so the scores are those of
-    workers=1 run with one torch thread."""
+    workers > 1 drives the conditions of every driver in that many processes of one torch thread
+    each, the first driver's first. A condition is driven whole, in the same batches as in one
+    process, so the scores are those of workers=1 run with one torch thread."""
     conditions = [None, *specs]  # None: clean
+    jobs = [(make, pairs, spec, run_kwargs) for make in makers for spec in conditions]
     if workers <= 1:
-        driver = make_driver()
-        means = [_mean_score(driver, pairs, spec, run_kwargs) for spec in conditions]
+        drivers = [make() for make in makers]
+        means = [_mean_score(drivers[i // len(conditions)], *job[1:]) for i, job in enumerate(jobs)]
     else:
         import multiprocessing as mp
 
-        kw = {**run_kwargs, "progress": False}
-        jobs = [(make_driver, pairs, spec, kw) for spec in conditions]
+        quiet = [(*job[:3], {**job[3], "progress": False}) for job in jobs]
         with mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_one_thread) as pool:
-            means = list(_progress(pool.imap(_condition_job, jobs), len(jobs), run_kwargs.get("progress")))
+            means = list(_progress(pool.imap(_condition_job, quiet), len(jobs), run_kwargs.get("progress")))
+    out = []
+    for k in range(len(makers)):
+        row = means[k * len(conditions) : (k + 1) * len(conditions)]
+        scores: Scores = {}
+        for spec, mean in zip(specs, row[1:]):
+            name, _, sev = spec.partition(":")
+            scores.setdefault(name, {})[int(sev)] = mean
+        out.append((row[0], scores))
+    return out
+
+
+def reference_from_json(path: str | Path, setup: dict, specs: list[str]) -> tuple[str, float, Scores]:
+    """(name, clean score, scores) of the DAVE-2 reference in a table written earlier (--json or
+    --report), either DAVE-2's own table or one with DAVE-2 as its reference. It must have been
+    driven on the same episodes (setup) and hold every condition of specs."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"reference table {p} does not exist")
+    try:
+        d = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"reference table {p} is not JSON ({e})") from None
+    if d.get("setup") != setup:
+        raise ValueError(f"reference table {p} was driven with {d.get('setup')}, not {setup}")
+    faults = d.get("faults", {})
+    if d.get("policy") == "dave2":
+        clean, key = d["clean_driving_score"], "driving_score"
+    elif d.get("reference") == "dave2":
+        clean, key = d["reference_clean_driving_score"], "reference_driving_score"
+    else:
+        raise ValueError(f"reference table {p} holds no DAVE-2 scores (policy {d.get('policy')!r})")
     scores: Scores = {}
-    for spec, mean in zip(specs, means[1:]):
+    for spec in specs:
         name, _, sev = spec.partition(":")
-        scores.setdefault(name, {})[int(sev)] = mean
-    return means[0], scores
+        ds = faults.get(name, {}).get(key, {}).get(sev)
+        if ds is None:
+            raise ValueError(f"reference table {p} has no DAVE-2 score for {spec}")
+        scores.setdefault(name, {})[int(sev)] = ds
+    return "dave2", clean, scores
 
 
 def _mean_score(driver: Driver, pairs, spec: str | None, run_kwargs: dict) -> float:
