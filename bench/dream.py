@@ -2,6 +2,7 @@
 simulator (World.step + the 8-camera Renderer + observation) in the same process.
 
     python -m bench.dream --out dream.json        # tiny preset, 64 x 128 cameras, 2 threads
+    python -m bench.dream --checkpoint runs/tiny  # and the dream with that network driving
 
 Both run from a lane_follow context: the dream is started from a live World (K real frames), then
 a constant-velocity driver drives both for `steps` steps per repeat; one dream step is the
@@ -9,6 +10,9 @@ dynamics model plus the decoding of the 8 cameras' RGB (what a camera driver nee
 simulator step is World.step plus rendering the 8 cameras. Untrained weights: speed does not
 depend on them. The table reports the median over `repeats` (and the min and max), per wall
 second and per CPU second of this process (the one to trust on a shared machine).
+With --checkpoint, a third row `dream_policy` is the dream driven by that network (one step = the
+network's act on the decoded cameras + the dream step: the issue's "tiny policy acting" budget,
+reported as ms per step too).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 import tyro
 
 from e2edrive.core.rig import make_rig
-from e2edrive.eval.drivers import ConstantVelocityDriver
+from e2edrive.eval.drivers import ConstantVelocityDriver, PolicyDriver, load_policy
 from e2edrive.sim.render import Renderer
 from e2edrive.sim.world import World
 from e2edrive.worldmodel.config import preset
@@ -50,6 +54,13 @@ class Args:
     """torch intra-op threads"""
     device: str = "cpu"
     """torch device"""
+    checkpoint: str | None = None
+    """a trained driving run: also time the dream with this network acting"""
+
+
+def _sync(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def _rate(fn, steps: int) -> tuple[float, float]:
@@ -75,16 +86,30 @@ def bench(args: Args, batch: int) -> dict:
     world = World([p[0] for p in pairs], [p[1] for p in pairs], device=args.device, rig=rig)
     renderer = Renderer(rig, world.device)
     out = {}
-    for name, env, r in (("dream", dream, None), ("world_render", world, renderer)):
-        driver = ConstantVelocityDriver()
+    envs = [
+        ("dream", dream, None, ConstantVelocityDriver),
+        ("world_render", world, renderer, ConstantVelocityDriver),
+    ]
+    if args.checkpoint is not None:
+        policy = load_policy(args.checkpoint, None, rig, args.device)
+        envs.append(("dream_policy", dream, None, lambda: PolicyDriver(policy)))
+    for name, env, r, make in envs:
+        driver = make()
         driver.reset(batch, env.device)
         _drive(env, driver, 2, r)  # warm-up
         runs = []
         for _ in range(args.repeats):
             env.reset()  # fresh episodes: no environment runs into its time limit
             driver.reset(batch, env.device)
+            _sync(args.device)
             runs.append(
-                _rate(lambda env=env, driver=driver, r=r: _drive(env, driver, args.steps, r), args.steps)
+                _rate(
+                    lambda env=env, driver=driver, r=r: (
+                        _drive(env, driver, args.steps, r),
+                        _sync(args.device),
+                    ),
+                    args.steps,
+                )
             )
         wall, cpu = [x[0] for x in runs], [x[1] for x in runs]
         out[name] = {
@@ -93,6 +118,7 @@ def bench(args: Args, batch: int) -> dict:
             "max": max(wall),
             "steps_per_cpu_s": statistics.median(cpu),
             "env_steps_per_s": batch * statistics.median(wall),
+            "ms_per_step": 1000 / statistics.median(wall),
         }
     return out
 
@@ -100,7 +126,7 @@ def bench(args: Args, batch: int) -> dict:
 def main() -> None:
     args = tyro.cli(Args)
     torch.set_num_threads(args.threads)
-    results = {"batch": {}}
+    results = {"batch": {}, "preset": args.preset, "steps": args.steps, "repeats": args.repeats}
     print(
         f"{'batch':>5} {'env':<13} {'steps/s':>8} {'(min-max)':>14} {'steps/CPU-s':>12} {'env-steps/s':>12}"
     )
@@ -117,6 +143,8 @@ def main() -> None:
         "threads": args.threads,
         "torch": torch.__version__,
         "load": os.getloadavg()[0],
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
     }
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=1))

@@ -2,37 +2,64 @@
 
 For each window of a held-out dataset, the model reads K real frames and then unrolls open loop
 with the recorded actions (and the recorded odometry, speed and boxes as its inputs: the
-agent_conditioned setting, the images are all its own). At each horizon (0.5, 1, 2 s = 5, 10, 20
-steps) the decoded RGB, depth and semantics are compared with the recording, beside two
+agent_conditioned setting, the images are all its own). At each horizon (0.5, 1, 2, 5 s = 5, 10,
+20, 50 steps) the decoded RGB, depth and semantics are compared with the recording, beside two
 references:
     repeat_last  the last context frame, repeated (the baseline a world model must beat)
     ceiling      the tokenizer's reconstruction of the true frame (what no dream can beat)
 
 Scores are means over windows of the per-window, per-camera PSNR (dB, capped at PSNR_CAP),
-depth abs-rel and mIoU.
+depth abs-rel and mIoU. PSNR is also split by pixel: `psnr_moving` over the pixels the true frame
+labels as an agent (vehicle, pedestrian, chicken, goose: MOVING_CLASSES), `psnr_static` over the
+rest; a camera with no such pixel in a window does not count in that window's moving mean.
+`summary` holds the camera means and whether the dream beats repeat_last at each horizon.
 Horizons longer than the held-out episodes allow (beyond episode length - K) are left out.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from e2edrive.core.constants import DT, NUM_SEMANTIC_CLASSES
+from e2edrive.core.constants import DT, NUM_SEMANTIC_CLASSES, Semantic
 from e2edrive.worldmodel.config import check_rig
 from e2edrive.worldmodel.data import Window, WindowDataset
 from e2edrive.worldmodel.metrics import depth_abs_rel, miou, psnr
 from e2edrive.worldmodel.model import WorldModel
 from e2edrive.worldmodel.tokenizer import Decoded
 
-HORIZONS_S = (0.5, 1.0, 2.0)
+HORIZONS_S = (0.5, 1.0, 2.0, 5.0)
+MOVING_CLASSES = (Semantic.VEHICLE, Semantic.PEDESTRIAN, Semantic.CHICKEN, Semantic.GOOSE)
 SOURCES = ("dream", "repeat_last", "ceiling")
 PSNR_CAP = 100.0  # dB: identical images have infinite PSNR, which neither a mean nor JSON can hold
 
 
+def masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(N,) PSNR per camera over the pixels of mask (N, H, W); NaN where a camera has none.
+    pred, target (N, 3, H, W) in 0..255."""
+    err = (pred.double() - target.double()).pow(2).mean(1)  # (N, H, W)
+    n = mask.sum((1, 2))
+    mse = (err * mask).sum((1, 2)) / n.clamp(min=1)
+    out = (10 * torch.log10(255.0**2 / mse)).clamp(max=PSNR_CAP).float()
+    return torch.where(n > 0, out, torch.full_like(out, math.nan))
+
+
+def moving_mask(semantics: torch.Tensor) -> torch.Tensor:
+    """Pixels of agents (MOVING_CLASSES) in a semantic map (..., H, W) -> bool of the same shape."""
+    mask = torch.zeros_like(semantics, dtype=torch.bool)
+    for c in MOVING_CLASSES:
+        mask |= semantics == int(c)
+    return mask
+
+
 def _scores(rgb, depth, sem, w: Window, t: int) -> dict[str, torch.Tensor]:
     """(N,) per camera of one window (B = 1): rgb (N, 3, H, W) uint8, depth (N, H, W), sem (N, H, W)."""
+    moving = moving_mask(w.semantics[0, t])
     return {
         "psnr": psnr(rgb, w.images[0, t], keep=(0,)).clamp(max=PSNR_CAP),
+        "psnr_static": masked_psnr(rgb, w.images[0, t], ~moving),
+        "psnr_moving": masked_psnr(rgb, w.images[0, t], moving),
         "depth_abs_rel": depth_abs_rel(depth, w.depth[0, t], keep=(0,)),
         "miou": miou(sem, w.semantics[0, t], NUM_SEMANTIC_CLASSES, keep=(0,)),
     }
@@ -58,6 +85,7 @@ def evaluate_fidelity(model: WorldModel, data: str, max_windows: int = 64, strid
     windows = WindowDataset(data, K + max(steps), stride=stride)
     device = next(model.parameters()).device
     sums: dict = {s: {h: {} for h in steps} for s in SOURCES}
+    counts: dict = {s: {h: {} for h in steps} for s in SOURCES}
     n = min(len(windows), max_windows)
     for i in range(n):
         w = windows[i * len(windows) // n].to(device)
@@ -78,17 +106,53 @@ def evaluate_fidelity(model: WorldModel, data: str, max_windows: int = 64, strid
             }
             for source, metrics in scored.items():
                 for k, v in metrics.items():
-                    sums[source][h][k] = sums[source][h].get(k, 0) + v.cpu().double()
+                    v = v.cpu().double()
+                    ok = torch.isfinite(v)
+                    sums[source][h][k] = sums[source][h].get(k, 0) + torch.where(ok, v, 0.0)
+                    counts[source][h][k] = counts[source][h].get(k, 0) + ok.double()
     scores = {
-        s: {f"{h * DT:g}": {k: (v / n).tolist() for k, v in sums[s][h].items()} for h in steps}
+        s: {
+            f"{h * DT:g}": {k: _nan_to_none((v / counts[s][h][k]).tolist()) for k, v in sums[s][h].items()}
+            for h in steps
+        }
         for s in SOURCES
     }
-    return {
+    result = {
         "horizons_s": [round(h * DT, 3) for h in steps],
         "cameras": list(cfg.rig["names"]),
         "windows": n,
         "scores": scores,
     }
+    result["summary"] = summarize_fidelity(result)
+    return result
+
+
+def _nan_to_none(values: list[float]) -> list[float | None]:
+    """JSON has no NaN: a camera that never saw a moving pixel has no moving score."""
+    return [None if math.isnan(v) else v for v in values]
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def summarize_fidelity(result: dict) -> dict:
+    """{horizon: {source: {metric: camera mean}, "dream_beats_repeat_last": {metric: bool}}}:
+    higher is better for PSNR and mIoU, lower for depth abs-rel."""
+    out = {}
+    for h in (f"{x:g}" for x in result["horizons_s"]):
+        row = {s: {k: _mean(v) for k, v in result["scores"][s][h].items()} for s in SOURCES}
+        beats = {}
+        for k, d in row["dream"].items():
+            r = row["repeat_last"][k]
+            if d is None or r is None:
+                beats[k] = None
+            else:
+                beats[k] = d < r if k == "depth_abs_rel" else d > r
+        row["dream_beats_repeat_last"] = beats
+        out[h] = row
+    return out
 
 
 def format_fidelity(result: dict) -> str:
@@ -100,10 +164,19 @@ def format_fidelity(result: dict) -> str:
             cells = []
             for s in SOURCES:
                 m = result["scores"][s][h]
-                vals = [
-                    sum(m[k]) / len(m[k]) if cam == "mean" else m[k][c]
-                    for k in ("psnr", "depth_abs_rel", "miou")
-                ]
+                vals = [_mean(m[k]) if cam == "mean" else m[k][c] for k in ("psnr", "depth_abs_rel", "miou")]
+                vals = [math.nan if v is None else v for v in vals]
                 cells.append(f" {vals[0]:>12.2f} {vals[1]:>9.3f} {vals[2]:>9.3f}")
             lines.append(f"{h + ' s':>7} {cam:<12}" + "".join(cells))
+    lines.append("camera means, static / moving pixels PSNR dB:")
+    for h, row in result.get("summary", {}).items():
+        cells = []
+        for s in SOURCES:
+            st, mv = row[s].get("psnr_static"), row[s].get("psnr_moving")
+            cells.append(f"{s} {_fmt(st)} / {_fmt(mv)}")
+        lines.append(f"{h + ' s':>7} " + "   ".join(cells))
     return "\n".join(lines)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"

@@ -63,6 +63,12 @@ class WorldModelTrainConfig:
     """show a progress bar"""
     device: str = "cpu"
     """torch device"""
+    num_workers: int = 0
+    """processes reading batches ahead of the trainer (0: read in the training loop); the batches
+    are the same either way"""
+    phase_seconds: float = 0.0
+    """> 0: end each phase after this many seconds of training (checkpointed as finished at the
+    step reached), so a run with a fixed time budget always ends with both phases trained"""
 
 
 def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
@@ -112,10 +118,9 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
         model.train()
         bar = _bar(cfg, name, steps[phase], start)
         t0 = time.perf_counter()
-        for step in range(start, steps[phase]):
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + phase * 100_003 + step)
-            idx = torch.randint(len(windows), (cfg.batch_size,), generator=g).tolist()
-            batch = collate_windows([windows[i] for i in idx]).to(dev)
+        batches = _batches(windows, cfg, phase, start, steps[phase])
+        for step, batch in zip(range(start, steps[phase]), batches):
+            batch = batch.to(dev)
             if name == "dynamics":
                 loss, parts = loss_fn(batch, generator=torch.Generator(dev).manual_seed(step))
             else:
@@ -141,8 +146,9 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
                     bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
             if bar is not None:
                 bar.update(1)
-            if done % cfg.checkpoint_every == 0 or done == steps[phase]:
-                finished = done == steps[phase]
+            out_of_time = cfg.phase_seconds > 0 and time.perf_counter() - t0 > cfg.phase_seconds
+            if done % cfg.checkpoint_every == 0 or done == steps[phase] or out_of_time:
+                finished = done == steps[phase] or out_of_time
                 next_state = {
                     "phase": phase + 1 if finished else phase,
                     "step": 0 if finished else done,
@@ -150,6 +156,12 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
                     "train_config": _comparable(cfg),
                 }
                 save_checkpoint(run, model, next_state)
+            if out_of_time:
+                log.write(
+                    json.dumps({"phase": name, "stopped_at_step": done, "phase_seconds": cfg.phase_seconds})
+                    + "\n"
+                )
+                break
         if bar is not None:
             bar.close()
         if steps[phase] == 0 or start >= steps[phase]:  # nothing to run: still record the phase as done
@@ -163,6 +175,37 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
     return model.eval()
 
 
+class _StepBatches(torch.utils.data.Dataset):
+    """Item k = the batch of step `start + k`, drawn from a generator seeded by (seed, phase, step):
+    any reader, in any process, gets the same batches."""
+
+    def __init__(self, windows: WindowDataset, cfg: WorldModelTrainConfig, phase: int, start: int, stop: int):
+        self.windows, self.cfg, self.phase, self.start, self.stop = windows, cfg, phase, start, stop
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, k: int):
+        step = self.start + k
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.phase * 100_003 + step)
+        idx = torch.randint(len(self.windows), (self.cfg.batch_size,), generator=g).tolist()
+        return collate_windows([self.windows[i] for i in idx])
+
+
+def _batches(windows: WindowDataset, cfg: WorldModelTrainConfig, phase: int, start: int, stop: int):
+    steps = _StepBatches(windows, cfg, phase, start, stop)
+    if cfg.num_workers == 0:
+        return (steps[k] for k in range(len(steps)))
+    return iter(
+        torch.utils.data.DataLoader(
+            steps,
+            batch_size=None,
+            num_workers=cfg.num_workers,
+            prefetch_factor=4,
+        )
+    )
+
+
 def _comparable(cfg: WorldModelTrainConfig) -> dict:
     """What must not change across --resume (step counts, logging and the device may)."""
     d = dataclasses.asdict(cfg)
@@ -174,6 +217,8 @@ def _comparable(cfg: WorldModelTrainConfig) -> dict:
         "dynamics_steps",
         "checkpoint_every",
         "log_every",
+        "phase_seconds",
+        "num_workers",
         "out",
         "data",
     ):

@@ -1,0 +1,107 @@
+"""Record "any kind of driving": episodes driven by any driver, the expert's labels beside them.
+
+A world model must see bad driving too (drift, late braking, collisions), or its dream can never
+show one. `collect_with_driver` runs the loop of `e2edrive collect` with another driver at the
+wheel (constant velocity, a trained network, ...): the executed action is the driver's, the
+labels (plan, target speed, action, reason) stay the privileged expert's, so the recording is
+also a valid imitation dataset of corrections. Episodes are tagged `driver=NAME`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from e2edrive.core.constants import LABEL_GRID
+
+
+def collect_with_driver(
+    cfg, driver_name: str, checkpoint: str | None = None, command: str = "", worker: int | None = None
+) -> dict:
+    """cfg: commands.collect.CollectConfig (out, scenario, seeds, max_steps, num_envs, device,
+    height, width; noise is the expert's and ignored here); worker: write as that worker id beside
+    other writers of cfg.out (data.recorder.Recorder). Returns {episodes, passed, frames,
+    collisions, seconds}."""
+    from e2edrive.core.rig import make_rig
+    from e2edrive.core.seeding import parse_seed_range
+    from e2edrive.data.format import INFRACTIONS
+    from e2edrive.data.recorder import Recorder
+    from e2edrive.data.step_records import StepRecorder
+    from e2edrive.eval.drivers import make_driver
+    from e2edrive.sim.labels import make_labels
+    from e2edrive.sim.render.renderer import Renderer
+    from e2edrive.sim.scenarios import resolve_scenarios
+    from e2edrive.sim.world import World
+
+    jobs = [(n, s) for s in parse_seed_range(cfg.seeds) for n in resolve_scenarios(cfg.scenario)]
+    rig = make_rig(cfg.height, cfg.width)
+    driver = make_driver(driver_name, checkpoint, rig, cfg.device)
+    if driver.needs_privileged:
+        raise ValueError(f"driver {driver_name!r} is the expert: record it with `e2edrive collect`")
+    B = min(cfg.num_envs, len(jobs))
+    world = World([j[0] for j in jobs[:B]], [j[1] for j in jobs[:B]], device=cfg.device, rig=rig)
+    renderer = Renderer(rig, cfg.device)
+    driver.reset(B, world.device)
+    records = StepRecorder()
+    env_job, next_job = list(jobs[:B]), B
+    recording = torch.ones(B, dtype=torch.bool)
+    steps = torch.zeros(B, dtype=torch.long)
+    tags = [f"driver={driver_name}", "noise=0.0", "noise_accel=0.0"]
+    creation = {"command": command, "driver": driver_name, "checkpoint": checkpoint}
+    n_episodes = n_frames = n_passed = n_crashed = 0
+    start = time.perf_counter()
+    with Recorder(cfg.out, rig, creation=creation, worker=worker) as rec:
+        while bool(recording.any()):
+            scene = world.scene()
+            render = renderer.render(scene)
+            obs = world.observation(render.rgb)
+            expert = world.expert()
+            labels = make_labels(
+                scene,
+                render,
+                LABEL_GRID,
+                expert_plan=expert.plan,
+                expert_speed=expert.target_speed,
+                expert_action=expert.action.as_tensor(),
+                reason=expert.reason,
+            )
+            action, _, _ = driver.act(obs)
+            pose = world.ego.pose()
+            out = world.step(action)
+            infractions = {k: getattr(out.infractions, k) for k in INFRACTIONS}
+            record = records.record(obs, labels, action.accel, out.infractions)
+            rec.add_step(obs, labels, action, pose, infractions=infractions, record=record, active=recording)
+            n_frames += int(recording.sum())
+            steps += 1
+            done = out.done.cpu()
+            if cfg.max_steps is not None:
+                done |= steps >= cfg.max_steps
+            finished = (done & recording).nonzero().flatten().tolist()
+            restart, pairs = [], []
+            results = world.episode_results() if finished else []
+            for i in finished:
+                result = results[i].to_dict()
+                n_passed += bool(result["passed"])
+                n_crashed += results[i].n_collisions > 0
+                rec.end_episode(
+                    i, env_job[i][0], env_job[i][1], tags=[*tags, f"passed={result['passed']}"], info=result
+                )
+                n_episodes += 1
+                if next_job < len(jobs):
+                    env_job[i] = jobs[next_job]
+                    restart.append(i)
+                    pairs.append(jobs[next_job])
+                    next_job += 1
+                else:
+                    recording[i] = False
+            if restart:
+                world.reset_envs(restart, pairs)
+                steps[restart] = 0
+    return {
+        "episodes": n_episodes,
+        "passed": n_passed,
+        "collisions": n_crashed,
+        "frames": n_frames,
+        "seconds": time.perf_counter() - start,
+    }
