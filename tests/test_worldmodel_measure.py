@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from e2edrive.core.rig import make_rig
-from e2edrive.worldmodel.agreement import agreement, closed_loop_agreement
+from e2edrive.worldmodel.agreement import agreement, closed_loop_agreement, merge
 from e2edrive.worldmodel.config import tiny
 from e2edrive.worldmodel.evaluate import evaluate_fidelity, masked_psnr, moving_mask
 from e2edrive.worldmodel.inject_eval import bev_iou, box_pixel_mask, evaluate_injection
@@ -166,6 +166,17 @@ def test_closed_loop_agreement_runs_every_driver_it_has(tmp_path):
         assert all(e["steps"] == 2 for e in result["episodes"][name]["free"])
     assert set(result["agreement"]) == {"agent_conditioned", "free"}
     json.dumps(result, allow_nan=False)
+    # one driver per process, joined afterwards: the same figures
+    alone = closed_loop_agreement(
+        model,
+        [("cut_in", 0), ("lane_follow", 1)],
+        checkpoints=tmp_path,
+        max_steps=2,
+        names=["constant_velocity"],
+    )
+    joined = merge([partial[1], alone])
+    assert joined["drivers"] == ["expert", "expert_noisy", "constant_velocity"]
+    assert joined["agreement"] == result["agreement"] and joined["episodes"] == result["episodes"]
 
 
 def test_injection_of_an_untrained_model_leaves_the_other_pixels_unchanged():

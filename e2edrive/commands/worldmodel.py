@@ -153,6 +153,8 @@ class MeasureArgs:
     """actions / inject: dream steps (20 = 2 s); agreement: the episode cut"""
     modes: str = "agent_conditioned,free"
     """agreement: dream modes"""
+    drivers: str | None = None
+    """agreement: comma-separated drivers (default: all of worldmodel.agreement.DRIVERS)"""
     device: str = "cpu"
     """torch device"""
     threads: int = 2
@@ -251,6 +253,7 @@ def _measure(verb: str, argv: list[str]) -> int:
             args.device,
             modes,
             on_driver=lambda partial: _write(partial, args.out, show=False),
+            names=args.drivers.split(",") if args.drivers else None,
         )
     else:
         from e2edrive.worldmodel.inject_eval import evaluate_injection

@@ -47,14 +47,21 @@ NOTE = (
 )
 
 
-def make_drivers(checkpoints: str | Path | None, rig, device="cpu") -> tuple[dict, list[str]]:
-    """({name: Driver}, [names skipped and why]) for DRIVERS; checkpoint drivers load from
-    `checkpoints`/SUBDIR (the run directory of each)."""
+def make_drivers(
+    checkpoints: str | Path | None, rig, device="cpu", names: list[str] | None = None
+) -> tuple[dict, list[str]]:
+    """({name: Driver}, [names skipped and why]) for DRIVERS (or the `names` among them);
+    checkpoint drivers load from `checkpoints`/SUBDIR (the run directory of each)."""
     from e2edrive.eval.drivers import ConstantVelocityDriver, PolicyDriver, load_policy
     from e2edrive.sim.expert.driver import ExpertDriver
 
+    unknown = sorted(set(names or []) - set(DRIVERS))
+    if unknown:
+        raise KeyError(f"unknown drivers {unknown}; drivers: {', '.join(DRIVERS)}")
     drivers, skipped = {}, []
     for name, sub in DRIVERS.items():
+        if names is not None and name not in names:
+            continue
         if sub is None:
             drivers[name] = {
                 "expert": lambda: ExpertDriver(),
@@ -114,16 +121,18 @@ def closed_loop_agreement(
     device="cpu",
     modes=MODES,
     on_driver=None,
+    names: list[str] | None = None,
 ) -> dict:
     """Every driver of DRIVERS on `pairs` in the simulator and in each dream mode; episodes, means
     per driver and the agreement scores of the module docstring. on_driver(result so far) is
-    called after each driver (a run cut short still leaves its drivers' figures)."""
+    called after each driver (a run cut short still leaves its drivers' figures). names: only
+    these drivers (one process per driver runs them in parallel; `merge` joins the results)."""
     from e2edrive.sim.render import Renderer
     from e2edrive.worldmodel.context import WorldStart, world_context
     from e2edrive.worldmodel.dream_env import DreamEnv
 
     rig, K = model.cfg.camera_rig, model.cfg.context
-    drivers, skipped = make_drivers(checkpoints, rig, device)
+    drivers, skipped = make_drivers(checkpoints, rig, device, names)
     renderer = Renderer(rig, device)
     episodes: dict = {}
     seconds: dict = {}
@@ -151,6 +160,28 @@ def closed_loop_agreement(
         if on_driver is not None:
             on_driver(result)
     return result
+
+
+def merge(results: list[dict]) -> dict:
+    """One result from several `closed_loop_agreement` results on the same pairs (other drivers):
+    episodes joined, means and agreement scores recomputed."""
+    if not results:
+        raise ValueError("no agreement results to merge")
+    first = results[0]
+    for r in results[1:]:
+        if r["pairs"] != first["pairs"] or r["max_steps"] != first["max_steps"]:
+            raise ValueError("agreement results of other episodes or another cut cannot be merged")
+    episodes = {name: eps for r in results for name, eps in r["episodes"].items()}
+    modes = list(first["agreement"])
+    return {
+        **first,
+        "drivers": list(episodes),
+        "skipped": [s for r in results for s in r["skipped"]],
+        "seconds": {k: v for r in results for k, v in r["seconds"].items()},
+        "per_driver": per_driver(episodes),
+        "agreement": {mode: agreement(episodes, mode) for mode in modes},
+        "episodes": episodes,
+    }
 
 
 def per_driver(episodes: dict) -> dict:
