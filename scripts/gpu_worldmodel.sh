@@ -12,10 +12,12 @@
 #   bench_dream.json     dream steps/s at batch 1 and 16 beside the real World + renderer
 #   collect_*.json       what each collector recorded (episodes, frames, collisions)
 #   train_log.jsonl      the world model's training log (tokenizer, then dynamics)
-#   fidelity.json/.txt   PSNR (static / moving pixels), depth, mIoU at 0.5/1/2/5 s, baselines
+#   fidelity.json        PSNR (static / moving pixels), depth, mIoU per camera at 0.5/1/2/5 s,
+#                        beside repeat-last and the tokenizer ceiling (table: logs/fidelity.log)
 #   eyes.json            the driving network's occupancy / traffic-light heads, dream vs real, 1 s
 #   actions.json         action following read back by a probe trained on real frames
-#   agreement.json       six drivers, simulator vs dream (agent-conditioned and free)
+#   agreement.json       six drivers, simulator vs dream (agent-conditioned and free), merged from
+#                        agreement_DRIVER.json (one process per driver)
 #   inject.json          cut-in box IoU, PSNR change of the pixels away from it
 #   summary.md           the headline figures, one line each
 #   logs/                every stage's output
@@ -32,7 +34,7 @@ rm -rf "$WORK/train" "$WORK/held" "$WORK/wm"
 export PYTHONUNBUFFERED=1
 
 if [ "${SMOKE:-0}" = 1 ]; then
-  DEV=cpu THREADS=1 COLLECTORS=5 HELD_COLLECTORS=1
+  DEV=cpu THREADS=1 EVAL_THREADS=1 COLLECTORS=5 HELD_COLLECTORS=1
   export OMP_NUM_THREADS=1
   SCEN=lane_follow,cut_in EP_STEPS=64 TRAIN_SEEDS=1 HELD_SEEDS=1
   TRAIN_ARGS="--steps 3 --batch-size 2"
@@ -41,15 +43,15 @@ if [ "${SMOKE:-0}" = 1 ]; then
   BENCH_ARGS="--batches 1 --steps 2 --repeats 1"
   CAP_COLLECT=60 CAP_TRAIN=60 CAP_EVAL=120 CAP_BENCH=60 PARALLEL_EVAL=0
 else
-  DEV=cuda THREADS=2 COLLECTORS=11 HELD_COLLECTORS=2
+  DEV=cuda THREADS=2 EVAL_THREADS=1 COLLECTORS=11 HELD_COLLECTORS=2
   export OMP_NUM_THREADS=1
   SCEN=all EP_STEPS=150 TRAIN_SEEDS=40 HELD_SEEDS=6
-  TRAIN_ARGS="--steps 100000 --batch-size 16 --phase-seconds 95 --workers 6"
+  TRAIN_ARGS="--steps 100000 --batch-size 16 --phase-seconds 90 --workers 6"
   FID_WINDOWS=48 EYES_WINDOWS=48 PROBE_STEPS=4000 PROBE_SECONDS=45
   CTX_SEEDS=1000:1004 AGREE_SCEN=lane_follow,follow_lead,cut_in,spinout_ahead,pedestrian_close,unknown_object
   AGREE_SEEDS=1000:1003 AGREE_STEPS=100 INJ_SEEDS=1000:1008
   BENCH_ARGS="--batches 1 16 --steps 20 --repeats 5"
-  CAP_COLLECT=75 CAP_TRAIN=230 CAP_EVAL=140 CAP_BENCH=45 PARALLEL_EVAL=1
+  CAP_COLLECT=75 CAP_TRAIN=220 CAP_EVAL=130 CAP_BENCH=45 PARALLEL_EVAL=1
 fi
 
 # stage NAME CAP_SECONDS COMMAND...: run with a time cap, log wall time and exit code
@@ -88,7 +90,8 @@ stage bench "$CAP_BENCH" $PY -m bench.dream --device "$DEV" --threads "$THREADS"
 collector() { # collector WORKER KIND DIR SEED_START SEEDS; KIND 0, 1: noisy expert, 2: constant
   local w=$1 kind=$2 dir=$3 s0=$4 n=$5 args #    velocity, 3: DAVE-2, 4: ego MLP (else constant velocity)
   case $kind in
-    0 | 1) args=(--driver expert --noise 0.25 --noise-accel 3.0) ;;
+    0) args=(--driver expert --noise 0.08 --noise-accel 1.5) ;; # DART: drifts, recovers
+    1) args=(--driver expert --noise 0.2 --noise-accel 3.0) ;;  # heavy: leaves the road, hits things
     2) args=(--driver constant_velocity) ;;
     3 | 4) if [ -d "$CKPT/dave2" ] && [ "$kind" = 3 ]; then
          args=(--driver dave2 --checkpoint "$CKPT/dave2")
@@ -150,7 +153,7 @@ if [ ! -f "$WORK/wm/checkpoint/model.safetensors" ] && [ "$DEV" = cuda ]; then
   # training on the GPU failed outright: a CPU model, and every measurement on the CPU, beat nothing
   echo "train failed on cuda: training 2 x 30 s on the CPU and measuring there" | tee -a "$OUT/machine.txt"
   rm -rf "$WORK/wm"
-  DEV=cpu THREADS=8
+  DEV=cpu THREADS=8 EVAL_THREADS=1
   stage train.cpu 80 $WM train --data "$WORK/train" --out "$WORK/wm" --preset tiny --device cpu --threads 8 \
     --steps 100000 --batch-size 8 --phase-seconds 30 --workers 2
 fi
@@ -160,7 +163,7 @@ cp "$WORK/wm/train_log.jsonl" "$OUT/" 2>/dev/null
 run_eval() { # run_eval NAME [DEVICE]
   local dev=${2:-$DEV} tag=$1
   [ "$dev" != "$DEV" ] && tag="$1.$dev"
-  local M=(--worldmodel "$WORK/wm" --device "$dev" --threads "$THREADS")
+  local M=(--worldmodel "$WORK/wm" --device "$dev" --threads "$EVAL_THREADS")
   case $1 in
     fidelity) stage "$tag" "$CAP_EVAL" $WM eval "${M[@]}" --data "$WORK/held" --max-windows "$FID_WINDOWS" \
       --out "$OUT/fidelity.json" ;;

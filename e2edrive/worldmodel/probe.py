@@ -41,10 +41,10 @@ COMMANDS = (
     ("hold", 0.0, 0.0),
     ("throttle", 0.0, MAX_ACCEL / 2),
     ("throttle_full", 0.0, MAX_ACCEL),
-    ("steer_right", -MAX_STEER / 2, 0.0),
-    ("steer_right_half", -MAX_STEER / 4, 0.0),
-    ("steer_left_half", MAX_STEER / 4, 0.0),
-    ("steer_left", MAX_STEER / 2, 0.0),
+    ("steer_right", -MAX_STEER / 6, 0.0),  # 0.1 rad: ~0.35 rad/s of yaw at 10 m/s, still on the road
+    ("steer_right_half", -MAX_STEER / 12, 0.0),
+    ("steer_left_half", MAX_STEER / 12, 0.0),
+    ("steer_left", MAX_STEER / 6, 0.0),
 )
 ACCEL_SET = ("brake_hard", "brake", "hold", "throttle", "throttle_full")
 STEER_SET = ("steer_right", "steer_right_half", "hold", "steer_left_half", "steer_left")
