@@ -27,7 +27,8 @@ cd "$(dirname "$0")/.."
 CKPT=${1:-runs/qsA/runs}
 OUT=${OUT:-./gpu_out}
 WORK=${WORK:-/tmp/e2e_wm}
-PY=.venv/bin/python
+PY=${PY:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3 # a machine whose environment is installed system-wide
 WM="$PY -m e2edrive.cli worldmodel"
 mkdir -p "$OUT/logs" "$WORK"
 rm -rf "$WORK/train" "$WORK/held" "$WORK/wm"
