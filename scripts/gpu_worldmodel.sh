@@ -73,7 +73,7 @@ printf 'stage\trc\tseconds\n' >"$OUT/stages.tsv"
 {
   echo "gpu: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo none)"
   echo "torch: $($PY -c 'import torch; print(torch.__version__, "cuda", torch.cuda.is_available())')"
-  echo "cpus: $(nproc)  smoke: ${SMOKE:-0}  device: $DEV  checkpoints: $CKPT"
+  echo "cpus: $(nproc --all)  smoke: ${SMOKE:-0}  device: $DEV  checkpoints: $CKPT"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$OUT/machine.txt"
 

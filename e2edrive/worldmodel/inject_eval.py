@@ -132,7 +132,7 @@ def evaluate_injection(model, pairs: list[tuple[str, int]], steps: int = 20, dev
         odom = out.ego_motion[:, :3]
         moved = advance_boxes(env.boxes[:, :A], out.box_motion, odom)  # next ego frame
         pose_next = se2_compose(env.ego_pose, odom)
-        predicted = ego_to_world(moved[torch.arange(B), slot][:, None], pose_next)[:, 0]
+        predicted = ego_to_world(moved[torch.arange(B, device=device), slot][:, None], pose_next)[:, 0]
         commanded = torch.stack([tr[t] for tr in trajectories]).to(device)
         iou = bev_iou(predicted, commanded)
         hold += bev_iou(commanded_now, commanded).tolist()
