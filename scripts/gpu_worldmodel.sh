@@ -5,8 +5,9 @@
 #   SMOKE=1 scripts/gpu_worldmodel.sh [CHECKPOINTS]  # CPU, 1 thread, tiny scale: under 3 minutes
 #
 # CHECKPOINTS (default runs/qsA/runs) holds the run directories driving/, dave2/ and ego_mlp/
-# (a missing one is skipped and said so). Runs from the repository root with .venv present; no
-# network. Results go to $OUT (default ./gpu_out), each file written as soon as its stage ends:
+# (a missing one is skipped and said so). Runs from the repository root with .venv present, or
+# without it on python3 plus the wheels of .whl/ (carry it); no network. Results go to $OUT
+# (default ./gpu_out), each file written as soon as its stage ends:
 #   machine.txt          nvidia-smi's card name, torch, CPU count
 #   stages.tsv           stage, exit code (124: cut by its time cap), wall seconds
 #   bench_dream.json     dream steps/s at batch 1 and 16 beside the real World + renderer
@@ -28,7 +29,15 @@ CKPT=${1:-runs/qsA/runs}
 OUT=${OUT:-./gpu_out}
 WORK=${WORK:-/tmp/e2e_wm}
 PY=${PY:-.venv/bin/python}
-[ -x "$PY" ] || PY=python3 # a machine whose environment is installed system-wide
+if [ ! -x "$PY" ]; then # a machine with torch installed system-wide (the GPU machines): python3, plus
+  PY=python3            # the packages it lacks, carried as wheels in .whl/ (as scripts/gpu_check.sh)
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD
+  else
+    export PYTHONPATH=$PWD
+  fi
+fi
 WM="$PY -m e2edrive.cli worldmodel"
 mkdir -p "$OUT/logs" "$WORK"
 rm -rf "$WORK/train" "$WORK/held" "$WORK/wm"
