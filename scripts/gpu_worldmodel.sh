@@ -56,7 +56,7 @@ else
   DEV=cuda THREADS=2 EVAL_THREADS=1 COLLECTORS=11 HELD_COLLECTORS=2
   export OMP_NUM_THREADS=1
   SCEN=all EP_STEPS=150 TRAIN_SEEDS=40 HELD_SEEDS=6
-  TRAIN_ARGS="--steps 100000 --batch-size 16 --phase-seconds 90 --workers 6"
+  TRAIN_ARGS="--steps 100000 --batch-size 16 --phase-seconds 90 --workers 8"
   FID_WINDOWS=48 EYES_WINDOWS=48 PROBE_STEPS=4000 PROBE_SECONDS=45
   CTX_SEEDS=1000:1004 AGREE_SCEN=lane_follow,follow_lead,cut_in,spinout_ahead,pedestrian_close,unknown_object
   AGREE_SEEDS=1000:1003 AGREE_STEPS=100 INJ_SEEDS=1000:1008
