@@ -2,6 +2,7 @@
 wiring (gradients reach the occupancy and object heads through the planner)."""
 
 import math
+from dataclasses import replace
 
 import torch
 
@@ -60,3 +61,39 @@ def test_the_corridor_preset_trains_the_heads_through_the_planner():
     heads = model.heads
     grads = [p.grad for p in heads.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
     assert grads, "no gradient reached the BEV heads from the action"
+
+
+def test_teacher_forcing_swaps_in_the_true_corridor_for_the_chosen_samples_only():
+    X, Y = GRID.nx, GRID.ny
+    occ = torch.full((2, 2, X, Y), -20.0)  # the heads see nothing
+    heat = torch.full((2, 5, X, Y), -20.0)
+    gt = torch.zeros(2, 2, X, Y)
+    ix, iy = int((20.0 - GRID.x_min) // 2), int((0.5 - GRID.y_min) // 2)
+    gt[:, 0, ix, iy] = 1.0  # the truth: something 20 m ahead in the lane, in both samples
+    route = torch.stack([torch.arange(5, 55, 5.0), torch.zeros(10)], -1)[None].expand(2, -1, -1)
+    f = corridor_features(occ, heat, route, GRID, teacher=(gt, torch.tensor([True, False])))
+    assert f[0, 3] > 0.45  # the taught sample reads the obstacle
+    assert f[1].max() < 1e-6  # the other reads the heads' empty maps
+
+
+def test_the_teacher_preset_reads_labels_in_training_only():
+    from e2edrive.model.config import make_config
+    from e2edrive.model.driving_model import DrivingModel
+    from e2edrive.train.synthetic import SyntheticClips, cat_clips
+
+    torch.manual_seed(0)
+    cfg = make_config("tiny_teacher")
+    assert cfg.planner_corridor and cfg.corridor_teacher == 0.5
+    model = DrivingModel(replace(cfg, corridor_teacher=1.0))
+    data = SyntheticClips(2, 2)
+    batch = cat_clips([data[0], data[1]])
+    model.eval()
+    with torch.no_grad():
+        a = model(batch.obs, batch.labels).action
+        b = model(batch.obs).action
+    assert torch.equal(a, b)  # evaluation never reads the labels
+    model.train()
+    with torch.no_grad():
+        taught = model(batch.obs, batch.labels).plan
+        own = model(batch.obs).plan
+    assert not torch.allclose(taught, own)  # training with labels: the true corridor changes the plan

@@ -192,7 +192,7 @@ def test_image_size_must_fit_the_encoder_stride():
 
 
 def test_presets_and_describe():
-    assert set(PRESETS) == {"tiny", "tiny_corridor", "base", "large"}
+    assert set(PRESETS) == {"tiny", "tiny_corridor", "tiny_teacher", "base", "large"}
     text = describe("tiny")
     total = int(text.splitlines()[-1].split()[-1].replace(",", ""))
     m = DrivingModel(make_config("tiny"))

@@ -61,7 +61,7 @@ class DrivingConfig:
 
     # Fields added after checkpoints were written, with the value that computes what those
     # checkpoints computed: a checkpoint lacking one still loads (model.checkpoint.config_from_dict).
-    ADDED_FIELDS: ClassVar[dict] = {"planner_corridor": False}
+    ADDED_FIELDS: ClassVar[dict] = {"planner_corridor": False, "corridor_teacher": 0.0}
 
     preset: str = "tiny"
     """name of the preset this config was made from (informational)"""
@@ -109,6 +109,9 @@ class DrivingConfig:
     """the planner's goal also reads the predicted occupancy and object heatmap at points along the
     route, in the ego's lane and the next one left (model.corridor): perception feeding planning
     where the hard cases are decided; gradients reach both heads through it"""
+    corridor_teacher: float = 0.0
+    """training only, with planner_corridor: share of the samples whose corridor reads the ground
+    truth instead of the heads' outputs (teacher forcing, model.corridor); 0: off"""
     reason_hidden: int = 64
     """hidden size of the explanation GRU"""
     ego_inputs: tuple[str, ...] = ("speed", "accel", "yaw_rate", "steer")
@@ -128,6 +131,10 @@ class DrivingConfig:
             raise ValueError(f"widths {self.widths} and depths {self.depths} need equal length >= 2")
         if self.channels % self.bev_heads:
             raise ValueError(f"channels {self.channels} must be divisible by bev_heads {self.bev_heads}")
+        if not 0.0 <= self.corridor_teacher <= 1.0:
+            raise ValueError(f"corridor_teacher must be in [0, 1], got {self.corridor_teacher}")
+        if self.corridor_teacher > 0 and not self.planner_corridor:
+            raise ValueError("corridor_teacher needs planner_corridor=True")
         if not 0.0 <= self.camera_dropout < 1.0:
             raise ValueError(f"camera_dropout must be in [0, 1), got {self.camera_dropout}")
         self.widths, self.depths = tuple(self.widths), tuple(self.depths)
@@ -145,6 +152,7 @@ class DrivingConfig:
 PRESETS: dict[str, DrivingConfig] = {
     "tiny": DrivingConfig(),
     "tiny_corridor": DrivingConfig(preset="tiny_corridor", planner_corridor=True),
+    "tiny_teacher": DrivingConfig(preset="tiny_teacher", planner_corridor=True, corridor_teacher=0.5),
     # torchvision regnet_y_400mf trunk (stem 32, widths 48-104-208-440, depths 1-3-6-6), 1 m BEV.
     "base": DrivingConfig(
         preset="base",

@@ -27,7 +27,7 @@ from e2edrive.core.types import Action, Labels, Observation
 from e2edrive.model.base import DrivingPolicy, driving_loss
 from e2edrive.model.bev import BevTransform
 from e2edrive.model.config import DrivingConfig, make_config
-from e2edrive.model.corridor import CORRIDOR_FEATURES, corridor_features
+from e2edrive.model.corridor import CORRIDOR_FEATURES, corridor_features, teacher_maps
 from e2edrive.model.head_losses import centernet_focal, masked_l1, sigmoid_focal
 from e2edrive.model.heads import NUM_LIGHT_STATES, BevHeads, DepthHead, TrafficLightHead
 from e2edrive.model.output import DrivingOutput
@@ -125,9 +125,15 @@ class DrivingModel(DrivingPolicy):
         return self.bev(feats, camera_valid), feats
 
     def decode(
-        self, fused: torch.Tensor, feats: torch.Tensor, camera_valid: torch.Tensor, nav_ego: torch.Tensor
+        self,
+        fused: torch.Tensor,
+        feats: torch.Tensor,
+        camera_valid: torch.Tensor,
+        nav_ego: torch.Tensor,
+        teacher: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> DrivingOutput:
-        """fused BEV (B, C, X, Y), last-frame camera features (B, N, C, h, w) -> every head's output."""
+        """fused BEV (B, C, X, Y), last-frame camera features (B, N, C, h, w) -> every head's output.
+        teacher: ground-truth corridor maps and which samples read them (training, model.corridor)."""
         p = self.heads(fused)
         bev_map = fused + self.occ_embed(torch.sigmoid(p.occupancy))  # (B, C, X, Y) with the occupancy
         memory = bev_map.flatten(2).transpose(1, 2)  # (B, Q, C) tokens
@@ -136,7 +142,7 @@ class DrivingModel(DrivingPolicy):
         reads = [light.softmax(-1)] if self.config.planner_light else []
         if self.config.planner_corridor:
             route = route_points_of(nav_ego)
-            reads.append(corridor_features(p.occupancy, p.obj_heatmap, route, self.config.bev_grid))
+            reads.append(corridor_features(p.occupancy, p.obj_heatmap, route, self.config.bev_grid, teacher))
         extra = torch.cat(reads, -1) if reads else None
         cam = None
         if self.camera_read is not None:
@@ -183,8 +189,10 @@ class DrivingModel(DrivingPolicy):
 
     # ---- DrivingPolicy interface ----
 
-    def forward(self, obs: Observation) -> DrivingOutput:
-        """obs tensors (B, T, ...), frames oldest first -> outputs for the last frame."""
+    def forward(self, obs: Observation, labels: Labels | None = None) -> DrivingOutput:
+        """obs tensors (B, T, ...), frames oldest first -> outputs for the last frame. labels (the
+        last frame's, training only) let config.corridor_teacher's share of samples read the true
+        corridor (model.corridor); without them, or in eval mode, every sample reads the heads'."""
         if self.validate_inputs:
             self._check(obs, clip=True)
         B, T = obs.images.shape[:2]
@@ -195,7 +203,7 @@ class DrivingModel(DrivingPolicy):
         for t in range(T):  # T is a shape, not a tensor value
             fused, h = self.temporal.step(bev[:, t], h, obs.odom[:, t], obs.first[:, t])
         last_feats = feats.view(B, T, *feats.shape[1:])[:, -1]  # (B, N, C, h, w)
-        return self.decode(fused, last_feats, valid[:, -1], self._nav_ego(obs, -1))
+        return self.decode(fused, last_feats, valid[:, -1], self._nav_ego(obs, -1), self._teacher(labels, B))
 
     def init_state(self, batch: int, device: torch.device | str) -> tuple[torch.Tensor]:
         return (self.temporal.init_state(batch, self.config.channels, device),)
@@ -252,6 +260,14 @@ class DrivingModel(DrivingPolicy):
         # The rig comparison copies calibration to the host: do it once per rig object, not per step.
         check_observation(obs, self.config.rig, clip=clip, check_rig=obs.rig is not self._rig_checked)
         self._rig_checked = obs.rig
+
+    def _teacher(self, labels: Labels | None, B: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(true corridor maps (B, 2, X, Y), samples that read them (B,) bool), or None."""
+        p = self.config.corridor_teacher
+        if labels is None or not self.training or p <= 0:
+            return None
+        maps = teacher_maps(labels, self.config.bev_grid, self.feat_hw)
+        return maps, torch.rand(B, device=maps.device) < p
 
     def _dropout(self, valid: torch.Tensor) -> torch.Tensor:
         p = self.config.camera_dropout

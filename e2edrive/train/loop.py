@@ -71,6 +71,11 @@ def train(
         ddp.cleanup(d)
 
 
+def teacher_kwargs(model, clip) -> dict:
+    """The labels for a network whose planner is taught from the ground truth (model.corridor)."""
+    return {"labels": clip.labels} if getattr(model.config, "corridor_teacher", 0) > 0 else {}
+
+
 def check_config(cfg: TrainConfig) -> None:
     """Refuse values that would fail later with an obscure error (a division by zero, CUDA init)."""
     for name in ("epochs", "batch_size", "history"):
@@ -172,7 +177,7 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
             for group in optimizer.param_groups:
                 group["lr"] = _lr(state.step, schedule_steps, cfg)
             with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=amp):
-                out = net(clip.obs)
+                out = net(clip.obs, **teacher_kwargs(model, clip))
                 loss, parts = model.loss(out, clip.labels)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
