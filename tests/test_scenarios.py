@@ -13,6 +13,12 @@ EXPECTED = [
     "cut_in",
     "pedestrian_close",
     "unknown_object",
+    "traffic_light_turn",
+    "turn_left_unprotected",
+    "turn_right_crosswalk",
+    "red_light_runner",
+    "construction_zone",
+    "occluded_pedestrian",
 ]
 
 

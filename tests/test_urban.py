@@ -44,3 +44,73 @@ def test_unknown_suite_lists_the_valid_ones(name):
 
     with pytest.raises(KeyError, match="urban"):
         suite_scenarios(name)
+
+
+# ---- pass rules on worked examples (pure functions of the record) -----------------------------
+
+
+def record(**kw):
+    from e2edrive.sim.scenarios import EpisodeRecord
+
+    base = dict(
+        collided=False,
+        at_fault=False,
+        route_done=True,
+        route_completion=1.0,
+        off_road=False,
+        red_light_runs=0,
+        min_gap=10.0,
+        spin_braked=False,
+        spin_impact=False,
+        puddle_touched=False,
+        puddle_max_speed=0.0,
+        chicken_violation=False,
+        ped_violation=False,
+        steps=300,
+    )
+    base.update(kw)
+    return EpisodeRecord(**base)
+
+
+@pytest.mark.parametrize(
+    "name, fails",
+    [
+        ("turn_left_unprotected", dict(gap_violation=True)),  # turned in front of a car < 2 s away
+        ("turn_left_unprotected", dict(route_done=False)),  # waited forever
+        ("turn_right_crosswalk", dict(crosswalk_violation=True)),  # on the crosswalk with a walker on it
+        ("red_light_runner", dict(gap_violation=True)),  # went on green into the runner's path
+        ("red_light_runner", dict(collided=True, at_fault=False)),
+        ("construction_zone", dict(collided=True)),  # a cone is a static collision
+        ("occluded_pedestrian", dict(parked_max_speed=9.0)),  # too fast beside the parked cars
+        ("traffic_light_turn", dict(off_road=True)),  # cut the corner over the kerb
+    ],
+)
+def test_pass_rules(name, fails):
+    from e2edrive.sim.scenarios import get_scenario
+
+    sc = get_scenario(name)
+    spec = sc.sample(0)
+    assert sc.passed(spec, record(parked_max_speed=5.5))
+    assert not sc.passed(spec, record(**{"parked_max_speed": 5.5, **fails}))
+
+
+def test_cross_traffic_queues_at_red_and_the_stream_drives_through():
+    """turn_left_unprotected keeps the route green: the crossing road stays red, so its cars
+    queue behind their stop lines, while the oncoming stream (route light) drives through."""
+    seeds = list(range(12))
+    world = World(["turn_left_unprotected"] * len(seeds), seeds)
+    a = world.actors
+    queued = a.valid & a.on_line & (a.light_group == 1)
+    stream = a.valid & a.on_line & (a.light_group == 0)
+    assert bool(queued.any()) and bool(stream.any())
+    stream_s0 = a.s.clone()
+    with torch.no_grad():
+        for _ in range(150):
+            world.step(world.expert().action)
+            a = world.actors
+            front = a.s + a.size[..., 0] / 2
+            assert bool((front[queued] <= a.stop_at[queued] + 0.5).all())
+    assert bool((a.speed[queued] < 0.1).all())  # all stopped, in a queue (no overlaps: no crashes)
+    assert not bool(a.crashed[queued].any())
+    moved = (a.s - stream_s0)[stream & a.valid]
+    assert bool((moved > 30.0).all())

@@ -25,7 +25,14 @@ SUITES: dict[str, tuple[str, ...]] = {
         "unknown_object",
     ),
 }
-SUITES["urban"] = ("traffic_light_turn",)
+SUITES["urban"] = (
+    "traffic_light_turn",
+    "turn_left_unprotected",
+    "turn_right_crosswalk",
+    "red_light_runner",
+    "construction_zone",
+    "occluded_pedestrian",
+)
 SUITES["all"] = SUITES["basic"] + SUITES["corner"] + SUITES["urban"]
 
 TRAIN_SEED_LIMIT = 100_000  # training seeds live in [0, TRAIN_SEED_LIMIT)

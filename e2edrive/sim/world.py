@@ -40,6 +40,7 @@ from e2edrive.core.geometry import se2_relative, wrap_angle
 from e2edrive.core.rig import CameraRig, make_rig
 from e2edrive.core.types import Action, Observation
 from e2edrive.sim.actors import (
+    Behavior,
     EgoFrenet,
     SpinState,
     actor_capacity,
@@ -54,6 +55,7 @@ from e2edrive.sim.dynamics import EgoState, step_ego
 from e2edrive.sim.expert.planner import initial_memory, reset_memory
 from e2edrive.sim.expert.privileged import PrivilegedView
 from e2edrive.sim.expert.style import DrivingStyle, episode_keys
+from e2edrive.sim.junction import conflict_zones, gap_violation
 from e2edrive.sim.map import (
     build_roadmap,
     drivable_frenet,
@@ -272,7 +274,7 @@ class World:
         self.n_actors = actor_capacity([len(s.actors) for s in self.specs])
         for k, v in self._build(self.specs).items():
             setattr(self, k, v)
-        self.has_arms = bool(self.rmap.arm_valid.any())  # host flag: junction arms need exact off-road
+        self._scene_flags()
         dev, B = self.device, self.B
         self.t = torch.zeros(B, device=dev)
         self.steps = torch.zeros(B, dtype=torch.long, device=dev)
@@ -315,7 +317,7 @@ class World:
                 _assign(cur, v, idx)
         for j, b in enumerate(idx.tolist()):
             self.scenarios[b], self.seeds[b], self.specs[b] = names[j], seeds[j], new_specs[j]
-        self.has_arms = bool(self.rmap.arm_valid.any())
+        self._scene_flags()
         m = torch.zeros(self.B, dtype=torch.bool, device=self.device)
         m[idx] = True
         self.t.masked_fill_(m, 0.0)
@@ -337,11 +339,30 @@ class World:
         self._lines = None
         self._refresh_derived()
 
+    def _any_lines(self) -> bool:
+        return any(a.line is not None for spec in self.specs for a in spec.actors)
+
+    def _scene_flags(self) -> None:
+        """Host flags of what the batch holds, so that the step and the expert skip what no
+        episode needs (and the existing scenarios run exactly as before): junction arms, cross
+        traffic on lines, pedestrians crossing the route, cars parked at the lane's edge."""
+        self.has_arms = bool(self.rmap.arm_valid.any())
+        self.has_lines = self._any_lines()
+        self.conflict = conflict_zones(self.rmap, self.route_d, self.actors)
+        actors = [(spec, a) for spec in self.specs for a in spec.actors]
+        self.has_crossers = any(a.cls == ObjectClass.PEDESTRIAN and a.vd != 0 for _, a in actors)
+        self.has_parked = any(
+            a.cls == ObjectClass.VEHICLE
+            and a.behavior == Behavior.STATIC
+            and a.d + a.size[1] / 2 > -spec.road.width_right - 0.5
+            for spec, a in actors
+        )
+
     # ---------------------------------------------------------------- state helpers
     def _refresh_derived(self) -> None:
         """Quantities derived from the state that the step, the expert and the scene share."""
         self.route_light, self.cross_light = light_state(self.rmap, self.t)
-        self.actor_pose, self.actor_vel = actor_world_poses(self.actors, self.rmap, self.spin)
+        self.actor_pose, self.actor_vel = actor_world_poses(self.actors, self.rmap, self.spin, self.has_lines)
         ref_yaw = frenet_to_world(self.rmap, self.ego_s, self.ego_d)[1]
         self.ego_dpsi = wrap_angle(self.ego.yaw - ref_yaw)
 
@@ -353,6 +374,7 @@ class World:
             s_dot=self.ego.speed * c,
             front_s=self.ego_s + EGO_FRONT * c,
             rear_s=self.ego_s - EGO_REAR_OVERHANG * c,
+            box=self.ego.box_pose() if self.has_lines else None,
         )
 
     def ego_box(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -387,13 +409,14 @@ class World:
             self.has_spin,
             DT,
             self.cross_light,
+            self.has_lines,
         )
         self._refresh_derived()
 
         box, size = self.ego_box()
         hits = ego_collisions(self, box, size)
         self.actors.crashed |= (
-            actor_collisions(self.actors, self.actor_pose) | hits.actors
+            actor_collisions(self.actors, self.actor_pose, self.has_lines) | hits.actors
         ) & self.actors.valid
         off_road, far_off = ego_off_road(self, box, size)
         red_run = red_light_run(self, front_before, ego_f.front_s)
@@ -428,6 +451,9 @@ class World:
             speed=self.ego.speed,
             chicken_violation=signals.chicken_violation(self, ego_f),
             ped_violation=signals.ped_violation(self, ego_f),
+            gap_violation=gap_violation(self, s_before, self.ego_s) if self.has_lines else None,
+            crosswalk_violation=signals.crosswalk_violation(self, ego_f) if self.has_crossers else None,
+            parked_speed=signals.parked_speed(self, ego_f) if self.has_parked else None,
         )
 
         terminated = active & (done_route | hits.any | far_off)

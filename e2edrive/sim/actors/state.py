@@ -12,6 +12,12 @@ line. Behaviours:
   counted from a trigger (the ego passing an arc length), until reaching d_end when crossing.
 - IDLE: geese standing still with a small deterministic idle motion (no RNG inside the loop).
 - STATIC: debris and parked objects.
+- Cross traffic: an actor given a `line` lives on that straight world line (a junction arm off
+  the route) instead: s is its position along the line, d its offset to the left, psi its heading
+  relative to the line. It follows actors on the same line and the ego when the ego is in its
+  lane, stops at its own stop line on its own light (the route's or the crossing road's), and
+  leaves the world past `line_end`. Route actors and line actors do not see each other (the
+  lights keep them apart); the ego sees both in the world frame.
 - A VEHICLE with a finite spin time becomes a 2D rigid body (sim.rigid_body) when that time
   comes: it loses rear grip, spins, hits the barrier and bounces back. Its Frenet coordinates are
   then recovered by projection, so the others still see it.
@@ -51,6 +57,9 @@ class ActorSpec:
     spin_time (s) when it loses traction, spin_dir (+1 spins left, towards the oncoming barrier).
     Walkers: vs, vd (m/s), start_delay after the trigger (the ego's rear axle passing trigger_s),
     d_end where a crossing ends. Idle: idle_amp (m).
+    Cross traffic: line (x0, y0, heading) of the world line it drives along (s, d in its frame),
+    stop_at (line coordinate its front bumper stops at on red; inf: it runs the light), light
+    (0: it obeys the route's light, 1: the crossing road's), line_end (it vanishes past it).
     """
 
     cls: ObjectClass
@@ -76,6 +85,10 @@ class ActorSpec:
     trigger_s: float = float("-inf")
     d_end: float = 0.0
     idle_amp: float = 0.0
+    line: tuple[float, float, float] | None = None
+    stop_at: float = float("inf")
+    light: int = 1
+    line_end: float = float("inf")
 
 
 @dataclass
@@ -118,6 +131,13 @@ class Actors:
     psi_home: torch.Tensor
     crashed: torch.Tensor  # bool
     braking: torch.Tensor  # bool, brake lights lit: decelerating harder than BRAKE_LIGHT_DECEL or held
+    on_line: torch.Tensor  # bool, cross traffic on its own world line (s, d in the line's frame)
+    line_x: torch.Tensor
+    line_y: torch.Tensor
+    line_yaw: torch.Tensor
+    stop_at: torch.Tensor
+    light_group: torch.Tensor  # long, 0 route light, 1 crossing light
+    line_end: torch.Tensor
 
     def select(self, mask: torch.Tensor, other: Actors) -> Actors:
         """Per-environment select: other where mask (B,) is True, self elsewhere."""
@@ -148,6 +168,8 @@ _SPEC_SCALARS = (
     "trigger_s",
     "d_end",
     "idle_amp",
+    "stop_at",
+    "line_end",
 )
 
 
@@ -159,8 +181,10 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     def col(name, fill, shape=(), dtype=np.float32):
         cols[name] = np.full((B, n_max, *shape), fill, dtype=dtype)
 
-    for name in (*_SPEC_SCALARS, "idle_phase"):
+    for name in (*_SPEC_SCALARS, "idle_phase", "line_x", "line_y", "line_yaw"):
         col(name, 0.0)
+    col("on_line", False, dtype=bool)
+    col("light_group", 1, dtype=np.int64)
     col("valid", False, dtype=bool)
     col("cls", 0, dtype=np.int64)
     col("behavior", int(Behavior.STATIC), dtype=np.int64)
@@ -170,6 +194,8 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     col("sched_v", 0.0, (SCHED_K,))
     cols["spin_time"][:] = np.inf
     cols["lc_gap"][:] = -np.inf
+    cols["stop_at"][:] = np.inf
+    cols["line_end"][:] = np.inf
     for b, env in enumerate(specs):
         if len(env) > n_max:
             raise ValueError(f"environment {b} has {len(env)} actors, more than MAX_ACTORS={n_max}")
@@ -188,6 +214,10 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
             cols["sched_t"][b, i] = [t for t, _ in sched]
             cols["sched_v"][b, i] = [v for _, v in sched]
             cols["idle_phase"][b, i] = (i * 2.399) % (2 * np.pi)  # golden-angle spread, no RNG needed
+            cols["light_group"][b, i] = a.light
+            if a.line is not None:
+                cols["on_line"][b, i] = True
+                cols["line_x"][b, i], cols["line_y"][b, i], cols["line_yaw"][b, i] = a.line
     t = {k: torch.as_tensor(v, device=device) for k, v in cols.items()}
     zeros = torch.zeros(B, n_max, device=device)
     vehicle = t["behavior"] == int(Behavior.VEHICLE)
@@ -234,9 +264,16 @@ class EgoFrenet:
     s_dot: torch.Tensor
     front_s: torch.Tensor
     rear_s: torch.Tensor
+    box: torch.Tensor | None = None  # (B, 3) world box pose, for cross traffic on world lines
 
 
-def leader_gaps(a: Actors, ego: EgoFrenet, lateral_margin: float = 0.3, horizon: float = 2.0):
+def leader_gaps(
+    a: Actors,
+    ego: EgoFrenet,
+    lateral_margin: float = 0.3,
+    horizon: float = 2.0,
+    has_lines: bool | None = None,
+):
     """For every actor, the bumper-to-bumper gap (B, N) to the nearest actor or ego ahead in its
     direction whose lateral extent (grown by what a walker covers in `horizon` s) overlaps its
     own, and that leader's speed along the actor's direction. inf gap: free road."""
@@ -254,10 +291,51 @@ def leader_gaps(a: Actors, ego: EgoFrenet, lateral_margin: float = 0.3, horizon:
     gap = along - (length[:, None, :] + a.size[:, :, None, 0]) / 2
     self_mask = torch.eye(N, N + 1, dtype=torch.bool, device=a.s.device)
     ok = valid[:, None, :] & overlap & (along > 0) & ~self_mask
+    if bool(a.on_line.any()) if has_lines is None else has_lines:  # only actors in one frame lead each other
+        ok = ok & _same_frame(a)
     gap = torch.where(ok, gap, torch.full_like(gap, float("inf")))
     g, j = gap.min(-1)  # (B, N)
     v_lead = torch.gather(s_dot, 1, j) * a.direction
     return g, v_lead
+
+
+def _same_frame(a: Actors) -> torch.Tensor:
+    """(B, N, N+1) actor i and actor j (the ego last, on the route) share a frame."""
+    key = torch.stack([a.line_x, a.line_y, a.line_yaw], -1)
+    key = torch.where(a.on_line[..., None], key, torch.full_like(key, float("nan")))
+    same = (
+        (key[:, :, None] == key[:, None]) | (torch.isnan(key[:, :, None]) & torch.isnan(key[:, None]))
+    ).all(-1)
+    ego = ~a.on_line[..., None]  # the ego leads route actors only (line_ego_gap does the rest)
+    return torch.cat([same, ego], -1)
+
+
+def line_ego_gap(a: Actors, ego: EgoFrenet, lateral_margin: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gap (B, N) from each line actor's front to the ego's box when the ego is ahead in its lane
+    (the ego's extent measured in the line's frame), and the ego's speed along the line."""
+    c, sn = torch.cos(a.line_yaw), torch.sin(a.line_yaw)
+    dx = ego.box[:, None, 0] - a.line_x
+    dy = ego.box[:, None, 1] - a.line_y
+    eu, ed = c * dx + sn * dy, -sn * dx + c * dy
+    rel = ego.box[:, None, 2] - a.line_yaw
+    rc, rs = torch.cos(rel).abs(), torch.sin(rel).abs()
+    ext_u = rc * EGO_LENGTH / 2 + rs * EGO_WIDTH / 2
+    ext_d = rs * EGO_LENGTH / 2 + rc * EGO_WIDTH / 2
+    overlap = (ed - a.d).abs() < ext_d + a.size[..., 1] / 2 + lateral_margin
+    gap = (eu - a.s) - ext_u - a.size[..., 0] / 2
+    ok = a.on_line & overlap & (eu > a.s)
+    v_along = ego.s_dot[:, None].abs() * torch.cos(rel)
+    return torch.where(ok, gap, torch.full_like(gap, float("inf"))), v_along
+
+
+def line_stop_gap(a: Actors, route_light: torch.Tensor, cross_light: torch.Tensor) -> torch.Tensor:
+    """(B, N) gap from a line actor's front to its stop line while its light says stop (red, or
+    yellow when it can stop at 3 m/s^2); inf otherwise. route_light, cross_light (B,)."""
+    gap = a.stop_at - (a.s + a.size[..., 0] / 2)
+    light = torch.where(a.light_group == 0, route_light[:, None], cross_light[:, None])
+    can_stop = a.speed**2 / (2 * gap.clamp(min=0.1)) < 3.0
+    must = ((light == int(LightState.RED)) | ((light == int(LightState.YELLOW)) & can_stop)) & (gap > -0.5)
+    return torch.where(must & a.on_line, gap.clamp(min=0.0), torch.full_like(gap, float("inf")))
 
 
 def stop_line_gap(

@@ -13,6 +13,8 @@ from e2edrive.sim.actors.state import (
     Behavior,
     EgoFrenet,
     leader_gaps,
+    line_ego_gap,
+    line_stop_gap,
     quintic,
     scheduled_speed,
     stop_line_gap,
@@ -35,9 +37,28 @@ def _slot_put(x: torch.Tensor, onehot: torch.Tensor, value: torch.Tensor) -> tor
     return torch.where(onehot, value[:, None].to(x.dtype), x)
 
 
-def actor_world_poses(a: Actors, rmap: RoadMap, spin: SpinState) -> tuple[torch.Tensor, torch.Tensor]:
-    """World box poses (B, N, 3) and velocities (B, N, 2); the spinning car from its rigid body."""
+def _lines(a: Actors, has_lines: bool | None) -> bool:
+    """Whether any actor is cross traffic on a world line: the caller's host flag, else a sync."""
+    return bool(a.on_line.any()) if has_lines is None else has_lines
+
+
+def actor_world_poses(
+    a: Actors, rmap: RoadMap, spin: SpinState, has_lines: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """World box poses (B, N, 3) and velocities (B, N, 2); the spinning car from its rigid body,
+    cross traffic from its line. has_lines: host flag, any actor on a line (None: look)."""
     ref = sample_ref(rmap, a.s)  # (B, N, 4)
+    if _lines(a, has_lines):  # cross traffic: its own straight line replaces the route's
+        line = torch.stack([a.line_x, a.line_y, a.line_yaw, torch.zeros_like(a.s)], -1)
+        line = torch.cat(
+            [
+                line[..., :1] + a.s[..., None] * torch.cos(line[..., 2:3]),
+                line[..., 1:2] + a.s[..., None] * torch.sin(line[..., 2:3]),
+                line[..., 2:],
+            ],
+            -1,
+        )
+        ref = torch.where(a.on_line[..., None], line, ref)
     c, sn = torch.cos(ref[..., 2]), torch.sin(ref[..., 2])
     xy = torch.stack([ref[..., 0] - a.d * sn, ref[..., 1] + a.d * c], -1)
     pose = torch.cat([xy, (ref[..., 2] + a.psi).unsqueeze(-1)], -1)
@@ -78,14 +99,16 @@ def step_actors(
     has_spin: bool,
     dt: float,
     cross_light: torch.Tensor | None = None,
+    has_lines: bool | None = None,
 ) -> tuple[Actors, SpinState]:
     """Advance actors from time t (B,) to t + dt. route_light, cross_light: (B, I) LightState of
     the route and of the crossing road (default: the route's).
     Each behaviour proposes a motion for every actor; each actor takes its own behaviour's."""
     t_next = t + dt
     cross_light = route_light if cross_light is None else cross_light
+    has_lines = _lines(a, has_lines)
     kin_vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed & ~a.spinning
-    veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, cross_light, dt)
+    veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, cross_light, dt, has_lines)
     walking, walk, trigger_t, walk_done = _walker_motion(a, ego, t, dt)
     idle = (a.behavior == int(Behavior.IDLE)) & a.valid
     i_d, i_dd, i_psi = _idle_sway(a, t_next)
@@ -95,8 +118,12 @@ def step_actors(
         rest = rest if i is None else torch.where(idle, i, rest)
         return torch.where(kin_vehicle, v, torch.where(walking, w, rest))
 
+    valid = a.valid
+    if has_lines:  # cross traffic that drove past its line's end leaves the world
+        valid = valid & ~(a.on_line & (a.s - a.size[..., 0] / 2 > a.line_end))
     a = replace(
         a,
+        valid=valid,
         s=pick(veh.s, walk.s, None, a.s),
         d=pick(veh.d, walk.d, i_d, a.d),
         psi=pick(veh.psi, walk.psi, i_psi, a.psi),
@@ -115,13 +142,13 @@ def step_actors(
 
 
 def _vehicle_motion(
-    a: Actors, rmap: RoadMap, ego: EgoFrenet, t: torch.Tensor, route_light, cross_light, dt: float
+    a: Actors, rmap: RoadMap, ego: EgoFrenet, t: torch.Tensor, route_light, cross_light, dt: float, has_lines
 ):
     """Vehicles: IDM behind the leader or the stop line, and the quintic lane-change profile,
     which starts when the ego comes within the car's lc_gap. -> (motion, lc_t0, lc_d0, braking)."""
     vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed
     kin_vehicle = vehicle & ~a.spinning
-    g_lead, v_lead = leader_gaps(a, ego)
+    g_lead, v_lead = leader_gaps(a, ego, has_lines=has_lines)
     back_light = torch.where(rmap.inter_turn[:, 0] != 0, cross_light[:, 0], route_light[:, 0])
     g_stop = stop_line_gap(
         a,
@@ -133,6 +160,12 @@ def _vehicle_motion(
         back_light,
     )
     g_stop = torch.where(rmap.inter_valid[:, :1], g_stop, torch.full_like(g_stop, float("inf")))
+    if has_lines:
+        g_ego, v_ego = line_ego_gap(a, ego)
+        ego_leads = g_ego < g_lead
+        g_lead = torch.where(ego_leads, g_ego, g_lead)
+        v_lead = torch.where(ego_leads, v_ego, v_lead)
+        g_stop = torch.where(a.on_line, line_stop_gap(a, route_light[:, 0], cross_light[:, 0]), g_stop)
     use_stop = g_stop < g_lead
     gap = torch.where(use_stop, g_stop, g_lead)
     v_l = torch.where(use_stop, torch.zeros_like(v_lead), v_lead)
@@ -151,6 +184,8 @@ def _vehicle_motion(
     d_lc = lc_d0 + (a.lc_d - lc_d0) * f
     dd_lc = (a.lc_d - lc_d0) * fd / a.lc_time
     kappa = sample_ref(rmap, a.s)[..., 3]
+    if has_lines:
+        kappa = torch.where(a.on_line, torch.zeros_like(kappa), kappa)
     scale = 1.0 / (1 - kappa * a.d).clamp(min=0.5)  # arc length on the reference per m at offset d
     v_mean = ds / dt
     lat = torch.where(changing, dd_lc, torch.zeros_like(dd_lc))
@@ -210,7 +245,7 @@ def _step_spinout(a: Actors, spin: SpinState, rmap: RoadMap, barriers, barrier_v
     spin_time = _slot_get(a.spin_time, slot)
     start = has & ~spin.active & (t_next >= spin_time) & ~_slot_get(a.crashed, slot)
     direction = _slot_get(a.spin_dir, slot)
-    pose, _ = actor_world_poses(a, rmap, spin)
+    pose, _ = actor_world_poses(a, rmap, spin, has_lines=False)
     pose_slot = torch.gather(pose, 1, slot.clamp(min=0)[:, None, None].expand(B, 1, 3)).squeeze(1)
     spin = start_spin(spin, start, pose_slot, _slot_get(a.speed, slot), direction)
     # a body at rest stays at rest: only moving ones are stepped (one host sync per step,
@@ -249,7 +284,7 @@ def _nearby_barriers(barriers: torch.Tensor, valid: torch.Tensor, s: torch.Tenso
     return torch.gather(barriers, 1, idx[..., None].expand(-1, -1, 4)), torch.gather(valid, 1, idx)
 
 
-def actor_collisions(a: Actors, pose: torch.Tensor) -> torch.Tensor:
+def actor_collisions(a: Actors, pose: torch.Tensor, has_lines: bool | None = None) -> torch.Tensor:
     """(B, N) bool: actor overlaps another actor, where at least one of the two is a vehicle
     (animals of a flock may brush each other). Tested on the actors' bounding boxes aligned with
     the road (Frenet), which contain the true boxes: a conservative and cheap test (N^2 pairs),
@@ -262,5 +297,9 @@ def actor_collisions(a: Actors, pose: torch.Tensor) -> torch.Tensor:
     )  # (B, N, N)
     vehicle = a.behavior == int(Behavior.VEHICLE)
     pair = a.valid[:, :, None] & a.valid[:, None] & (vehicle[:, :, None] | vehicle[:, None])
+    if _lines(a, has_lines):  # boxes in different frames cannot be compared this way
+        from e2edrive.sim.actors.state import _same_frame
+
+        pair = pair & _same_frame(a)[..., :-1]
     eye = torch.eye(a.s.shape[1], dtype=torch.bool, device=a.s.device)
     return (hit & pair & ~eye).any(-1)

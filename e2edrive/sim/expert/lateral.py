@@ -44,15 +44,18 @@ class Obstacles:
 
 
 def obstacles(world) -> Obstacles:
+    """The route's actors in its Frenet frame (cross traffic on world lines is the junction
+    planner's: planner._cross_traffic)."""
     a = world.actors
     c, s = torch.cos(a.psi).abs(), torch.sin(a.psi).abs()
     half_s = (a.size[..., 0] * c + a.size[..., 1] * s) / 2
     half_d = (a.size[..., 0] * s + a.size[..., 1] * c) / 2
-    vehicle = a.valid & (a.behavior == int(Behavior.VEHICLE))
-    walker = a.valid & (a.behavior == int(Behavior.WALKER))
+    valid = a.valid & ~a.on_line if world.has_lines else a.valid
+    vehicle = valid & (a.behavior == int(Behavior.VEHICLE))
+    walker = valid & (a.behavior == int(Behavior.WALKER))
     slow = a.speed < 0.8
     hazard = vehicle & a.spinning & ~slow
-    standing = a.valid & (
+    standing = valid & (
         (a.behavior == int(Behavior.IDLE))
         | (a.behavior == int(Behavior.STATIC))
         | (vehicle & (a.crashed | (a.spinning & slow)))

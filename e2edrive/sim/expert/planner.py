@@ -30,15 +30,17 @@ from e2edrive.core.constants import (
     PLAN_DT,
     PLAN_STEPS,
     LightState,
+    ObjectClass,
 )
 from e2edrive.core.geometry import se2_relative
 from e2edrive.core.reasons import REASON_TEXT, Reason
 from e2edrive.core.types import Action
-from e2edrive.sim.actors import EgoFrenet
+from e2edrive.sim.actors import Behavior, EgoFrenet
 from e2edrive.sim.expert.lateral import choose_offset, obstacles
 from e2edrive.sim.expert.style import DrivingStyle, hash_normal
 from e2edrive.sim.map import frenet_to_world, sample_ref
-from e2edrive.sim.map.spec import STOP_LINE_SETBACK
+from e2edrive.sim.map.spec import LANE_WIDTH, STOP_LINE_SETBACK
+from e2edrive.sim.scenarios import signals
 
 A_MAX = 1.8  # m/s^2, comfortable acceleration
 B_COMF = 2.5  # m/s^2, comfortable deceleration of the IDM
@@ -52,6 +54,10 @@ PUDDLE_SPEED = 4.0  # m/s through a puddle
 PED_SPEED = 2.5  # m/s passing a pedestrian closer than wanted
 PED_CLEARANCE_PATH = 1.15  # m, below this lateral clearance on the path, pass slowly (rule: 1 m)
 WHEEL_TRACK = 1.6  # m between the left and right wheels
+CROSS_GAP = 1.5  # s spare kept before and after cross traffic in a conflict zone
+CROSS_STOP = 1.0  # m, the ego waits this far before its box would touch a conflict zone
+OCCLUSION_SPEED = 6.0  # m/s past parked cars at the lane edge (a pedestrian may step out)
+OCCLUSION_LEAD = 8.0  # m before the first parked car the slower speed is reached
 INF = float("inf")
 
 
@@ -148,9 +154,18 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     puddle = _puddle_zone(world, path)
     ped = _pedestrian_zone(ob, path)
     free = _idm(v, v0, torch.full_like(v, INF), v, path.T)
-    cands = torch.stack(
-        [free, lead.accel, stop.accel, chickens.accel, hazard.accel, puddle.accel, ped.accel], -1
-    )
+    parts = [free, lead.accel, stop.accel, chickens.accel, hazard.accel, puddle.accel, ped.accel]
+    cross = walkers = occluded = None
+    if world.has_lines:
+        cross = _cross_traffic(world, path)
+        parts.append(cross.accel)
+    if world.has_crossers:
+        walkers = _crossing_pedestrians(world, path)
+        parts.append(walkers.accel)
+    if world.has_parked:
+        occluded = _occlusion_zone(world, ob, path)
+        parts.append(occluded.accel)
+    cands = torch.stack(parts, -1)
     which = cands.argmin(-1)  # 0: free road, 1: the lead
     accel = _respond(cands.amin(-1), v, mem.accel, style)
 
@@ -164,6 +179,10 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
         R = torch.where(mask & (R == int(Reason.CRUISE)), torch.full_like(R, int(reason)), R)
 
     put(hazard.active, Reason.BRAKE_HAZARD)
+    if cross is not None:  # core.reasons has no junction sentences yet: the nearest ones
+        put(cross.active & (cands.argmin(-1) == 7), Reason.STOP_OBSTACLE)
+    if walkers is not None:
+        put(walkers.active & (walkers.dist < 30.0), Reason.STOP_OBSTACLE)
     put(stop.active & (stop.dist < 60.0), Reason.STOP_RED_LIGHT)
     put(chickens.active & (chickens.dist < 50.0), Reason.WAIT_CHICKENS)
     put(cutting & (which == 1), Reason.YIELD_CUT_IN)
@@ -206,7 +225,7 @@ def _lead(world, ob, path: _Path) -> tuple[_Constraint, torch.Tensor]:
     pred_lo = torch.minimum(ob.d_lo, ob.d_lo + a.d_dot * 1.5)
     pred_hi = torch.maximum(ob.d_hi, ob.d_hi + a.d_dot * 1.5)
     in_corr = (pred_hi > d_at - half - 0.3) & (pred_lo < d_at + half + 0.3)
-    relevant = (ob.moving | ob.standing | ob.edge_walker) & a.valid & in_corr
+    relevant = (ob.moving | ob.standing | ob.edge_walker) & in_corr
     ahead = relevant & (gap > -1.0) & (gap < 120.0)
     gap = torch.where(ahead, gap, torch.full_like(gap, INF))
     g_lead, j = gap.min(-1)
@@ -290,6 +309,67 @@ def _pedestrian_zone(ob, path: _Path) -> _Constraint:
     active = torch.isfinite(ped_s)
     a_ped = _zone_accel(path.v, torch.full_like(path.v, PED_SPEED), ped_s - 3.0)
     return _Constraint(torch.where(active, a_ped, path.no_constraint()), active, ped_s)
+
+
+def _time_to_travel(v: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """(...) s to cover dist (...) m from speed v accelerating at A_MAX (the expert's own pull-away)."""
+    dist = dist.clamp(min=0.0)
+    return ((v**2 + 2 * A_MAX * dist).sqrt() - v) / A_MAX
+
+
+def _cross_traffic(world, path: _Path) -> _Constraint:
+    """Yield by gap acceptance to cross traffic (sim.junction): stop CROSS_STOP before a
+    conflict zone while an actor not yet past it will be in it at any time between the ego's
+    arrival and its clearing of the zone, with CROSS_GAP seconds to spare either side. Once the
+    ego's front is in a zone it goes on (stopping there blocks the junction)."""
+    from e2edrive.sim.junction import zone_timing
+
+    a, v = world.actors, path.v
+    zone = world.conflict  # (B, N, 4), in the ego's rear-axle arc length
+    g = zone[..., 0] - world.ego_s[:, None]
+    t_e_in = _time_to_travel(v[:, None], g)
+    t_e_out = _time_to_travel(v[:, None], zone[..., 1] - world.ego_s[:, None])
+    t_in, t_out, cleared = zone_timing(a, zone)
+    threat = (
+        a.valid
+        & a.on_line
+        & torch.isfinite(zone[..., 0])
+        & ~cleared
+        & (g > 0.0)
+        & (t_in < t_e_out + CROSS_GAP)
+        & (t_out > t_e_in - CROSS_GAP)
+    )
+    g_stop = torch.where(threat, g, torch.full_like(g, INF)).amin(-1)
+    yield_ = torch.isfinite(g_stop)
+    a_y = _idm(v, path.v0, (g_stop - CROSS_STOP).clamp(min=0.05), torch.zeros_like(v), path.T, s0=0.5)
+    return _Constraint(torch.where(yield_, a_y, path.no_constraint()), yield_, g_stop)
+
+
+def _crossing_pedestrians(world, path: _Path) -> _Constraint:
+    """Stop before a crossing (a crosswalk, or where a pedestrian steps out) while a pedestrian
+    is on it or about to step onto it, until every one has reached the other side."""
+    a, v = world.actors, path.v
+    s_cross = torch.where(signals.pending_crossers(world), a.s - a.size[..., 0] / 2 - 1.0, INF).amin(-1)
+    g = s_cross - path.ego.front_s
+    wait = torch.isfinite(s_cross) & (g > -0.5)
+    a_w = _idm(v, path.v0, (g - 1.0 + S0).clamp(min=0.05), torch.zeros_like(v), path.T)
+    return _Constraint(torch.where(wait, a_w, path.no_constraint()), wait, g)
+
+
+def _occlusion_zone(world, ob, path: _Path) -> _Constraint:
+    """Pass parked cars at the edge of the ego's lane at OCCLUSION_SPEED: someone may step out
+    from between them (slowing OCCLUSION_LEAD m before the first)."""
+    a = world.actors
+    parked = ob.standing & (a.cls == int(ObjectClass.VEHICLE)) & (a.behavior == int(Behavior.STATIC))
+    edge = (ob.d_hi > world.route_d[:, None] - LANE_WIDTH / 2 - 1.5 * LANE_WIDTH) & (
+        ob.d_lo < world.route_d[:, None] + LANE_WIDTH / 2 + 1.5 * LANE_WIDTH
+    )
+    gap = ob.s_lo - path.ego.front_s[:, None]
+    near = parked & edge & (ob.s_hi > path.ego.rear_s[:, None]) & (gap < 80.0)
+    dist = torch.where(near, gap, torch.full_like(gap, INF)).amin(-1)
+    active = torch.isfinite(dist)
+    a_o = _zone_accel(path.v, torch.full_like(path.v, OCCLUSION_SPEED), dist - OCCLUSION_LEAD)
+    return _Constraint(torch.where(active, a_o, path.no_constraint()), active, dist)
 
 
 def _respond(accel: torch.Tensor, v: torch.Tensor, last_accel: torch.Tensor, style: DrivingStyle):

@@ -77,8 +77,9 @@ def build_ground_raster(rmap: RoadMap) -> GroundRaster:
     lo = rmap.ref[..., :2].amin(1) - margin  # (B, 2)
     hi = rmap.ref[..., :2].amax(1) + margin
     if bool(rmap.inter_valid.any()):  # crossing roads reach CROSS_HALF_LENGTH sideways
-        lo = lo - CROSS_HALF_LENGTH
-        hi = hi + CROSS_HALF_LENGTH
+        reach = ARM_LENGTH if bool(rmap.arm_valid.any()) else CROSS_HALF_LENGTH  # arms reach further
+        lo = lo - reach
+        hi = hi + reach
     size = ((hi - lo) / RASTER_RES).ceil().long().amax(0)  # (2,) common (Wr, Hr)
     Wr, Hr = int(size[0]), int(size[1])
     material = torch.full((B, Hr, Wr), int(Semantic.GRASS), dtype=torch.uint8, device=dev)

@@ -29,7 +29,7 @@ from e2edrive.sim.map.spec import (
 MAX_INTERSECTIONS = 1
 MAX_PUDDLES = 2
 MAX_ARMS = 2  # junction arms off the route: a turning 4-way has two (ahead and the far side)
-ARM_LENGTH = CROSS_HALF_LENGTH  # m from the junction centre to an arm's far end
+ARM_LENGTH = 100.0  # m from the junction centre to an arm's far end (room for queues of cross traffic)
 
 
 @dataclass

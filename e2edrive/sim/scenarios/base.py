@@ -67,6 +67,10 @@ class EpisodeRecord:
     puddle_touched / puddle_max_speed (m/s while over it); chicken_violation: the ego's front
     reached the crossing while a chicken still had to cross its lanes; ped_violation: passed the
     pedestrian with < 1 m lateral clearance above 3 m/s; steps; seconds.
+    Junctions: gap_violation: the ego's front entered a conflict zone with cross traffic that
+    would reach it in under sim.junction.SAFE_GAP s; crosswalk_violation: the ego's body was on
+    a crossing while a pedestrian still had to cross its lane; parked_max_speed: m/s, the
+    fastest the ego drove alongside (or just before) parked cars at its lane's edge.
     """
 
     collided: bool
@@ -83,6 +87,9 @@ class EpisodeRecord:
     chicken_violation: bool
     ped_violation: bool
     steps: int
+    gap_violation: bool = False
+    crosswalk_violation: bool = False
+    parked_max_speed: float = 0.0
 
 
 class Scenario:

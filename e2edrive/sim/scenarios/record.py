@@ -17,6 +17,8 @@ _BOOL = (
     "puddle_touched",
     "chicken_violation",
     "ped_violation",
+    "gap_violation",
+    "crosswalk_violation",
 )
 
 
@@ -28,11 +30,18 @@ class RecordAccumulator:
         self.red_light_runs = torch.zeros(batch_size, dtype=torch.long, device=device)
         self.min_gap = torch.full((batch_size,), float("inf"), device=device)
         self.puddle_max_speed = torch.zeros(batch_size, device=device)
+        self.parked_max_speed = torch.zeros(batch_size, device=device)
         self.route_completion = torch.zeros(batch_size, device=device)
         self.steps = torch.zeros(batch_size, dtype=torch.long, device=device)
 
     def reset(self, mask: torch.Tensor) -> None:
-        for name in _BOOL + ("red_light_runs", "puddle_max_speed", "route_completion", "steps"):
+        for name in _BOOL + (
+            "red_light_runs",
+            "puddle_max_speed",
+            "parked_max_speed",
+            "route_completion",
+            "steps",
+        ):
             getattr(self, name).masked_fill_(mask, 0)
         self.min_gap.masked_fill_(mask, float("inf"))
 
@@ -53,6 +62,9 @@ class RecordAccumulator:
         speed,
         chicken_violation,
         ped_violation,
+        gap_violation=None,
+        crosswalk_violation=None,
+        parked_speed=None,
     ) -> None:
         """Fold one step in where active (B,); every argument is (B,)."""
         for name, v in (
@@ -65,7 +77,11 @@ class RecordAccumulator:
             ("puddle_touched", puddle_wheel),
             ("chicken_violation", chicken_violation),
             ("ped_violation", ped_violation),
+            ("gap_violation", gap_violation),
+            ("crosswalk_violation", crosswalk_violation),
         ):
+            if v is None:
+                continue
             setattr(self, name, getattr(self, name) | (v & active))
         self.red_light_runs += (red_light_run & active).long()
         self.min_gap = torch.where(active, torch.minimum(self.min_gap, gap_ahead), self.min_gap)
@@ -73,6 +89,10 @@ class RecordAccumulator:
         self.puddle_max_speed = torch.where(
             over, torch.maximum(self.puddle_max_speed, speed), self.puddle_max_speed
         )
+        if parked_speed is not None:
+            self.parked_max_speed = torch.where(
+                active, torch.maximum(self.parked_max_speed, parked_speed), self.parked_max_speed
+            )
         self.route_completion = torch.where(active, route_completion, self.route_completion)
         self.steps += active.long()
 
@@ -92,4 +112,7 @@ class RecordAccumulator:
             chicken_violation=bool(self.chicken_violation[b]),
             ped_violation=bool(self.ped_violation[b]),
             steps=int(self.steps[b]),
+            gap_violation=bool(self.gap_violation[b]),
+            crosswalk_violation=bool(self.crosswalk_violation[b]),
+            parked_max_speed=float(self.parked_max_speed[b]),
         )

@@ -6,7 +6,14 @@ from e2edrive.sim.scenarios.animals import ChickensCrossing, GeeseStanding
 from e2edrive.sim.scenarios.base import Scenario
 from e2edrive.sim.scenarios.obstacles import PedestrianClose, Puddle, UnknownObject
 from e2edrive.sim.scenarios.roads import LaneFollow, TrafficLight
-from e2edrive.sim.scenarios.urban import TrafficLightTurn
+from e2edrive.sim.scenarios.urban import (
+    ConstructionZone,
+    OccludedPedestrian,
+    RedLightRunner,
+    TrafficLightTurn,
+    TurnLeftUnprotected,
+    TurnRightCrosswalk,
+)
 from e2edrive.sim.scenarios.vehicles import CutIn, FollowLead, SpinoutAhead
 
 SCENARIOS: dict[str, type[Scenario]] = {
@@ -21,6 +28,11 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "pedestrian_close": PedestrianClose,
     "unknown_object": UnknownObject,
     "traffic_light_turn": TrafficLightTurn,
+    "turn_left_unprotected": TurnLeftUnprotected,
+    "turn_right_crosswalk": TurnRightCrosswalk,
+    "red_light_runner": RedLightRunner,
+    "construction_zone": ConstructionZone,
+    "occluded_pedestrian": OccludedPedestrian,
 }
 
 
