@@ -171,3 +171,17 @@ def test_mild_degradations_are_not_faults(spec):
     # The network must cope with these; masking a blurred camera would throw information away.
     log = drive(LANE, [parse_fault(spec)], 4)
     assert all(bool(h.ok.all()) for _, h, _, _ in log)
+
+
+def test_a_dark_frame_with_contrast_is_a_close_object_not_night():
+    from e2edrive.core.rig import make_rig
+    from e2edrive.model.health import HealthMonitor
+    from e2edrive.train.synthetic import SyntheticClips
+
+    obs = SyntheticClips(1, history=1, rig=make_rig(16, 32), label_grids=False)[0].frame(0)
+    img = obs.images.clone()  # (1, N, 3, 16, 32)
+    img[0, 0] = 4  # a dark car fills front_main but for a strip of bright road: mean 11, std 22
+    img[0, 0, :, :, :3] = 80
+    img[0, 1] = torch.randint(4, 17, img[0, 1].shape, generator=torch.Generator().manual_seed(0))  # night
+    health = HealthMonitor().check(replace(obs, images=img))
+    assert health.fault[0, 0] == OK and health.fault[0, 1] == DARK

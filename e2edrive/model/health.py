@@ -4,7 +4,7 @@ A real car is not told that a frame is bad: the camera keeps sending something. 
 the Observation alone (frames, speed, yaw rate) and flags, per camera and per step:
 
     black    mean grey below BLACK_LEVEL              (dead sensor, lost frame)
-    dark     mean grey below DARK_LEVEL               (night without exposure left)
+    dark     mean grey below DARK_LEVEL, little contrast (night without exposure left)
     blocked  grey std below BLOCKED_STD               (lens covered, mud, washed out)
     stale    bit-identical to the previous frame while the car moves (buffer served again)
     frozen   near-identical (mean |diff| < FROZEN_DIFF) for `frozen_steps` steps while moving
@@ -43,6 +43,10 @@ class HealthConfig:
     """mean grey below which a frame is black (a crashed camera reads 0)"""
     dark_level: float = 15.0
     """mean grey below which a frame is too dark to drive on (clean night scenes stay above 24)"""
+    dark_std: float = 12.0
+    """grey standard deviation a dark frame must also stay under: an under-exposed camera keeps
+    little contrast (low_light:3: 6.3 at most), while a close dark car filling a side camera
+    beside a bright road still shows it (23: the one false alarm of bench.health_monitor)"""
     blocked_std: float = 3.0
     """grey standard deviation below which the frame shows nothing (clean road scenes have > 15)"""
     frozen_diff: float = 0.05
@@ -136,7 +140,7 @@ class HealthMonitor:
         # Photometric checks, strongest verdict last so it wins.
         fault = torch.where(self.motion_fault != OK, self.motion_fault, fault)
         fault = torch.where(std < cfg.blocked_std, BLOCKED, fault)
-        fault = torch.where(mean < cfg.dark_level, DARK, fault)
+        fault = torch.where((mean < cfg.dark_level) & (std < cfg.dark_std), DARK, fault)
         fault = torch.where(mean < cfg.black_level, BLACK, fault)
         # A camera the car itself reports as failed is as good as black.
         fault = torch.where(obs.camera_valid.bool(), fault, BLACK)
