@@ -200,11 +200,18 @@ def detect_job(spec: str, pairs: list, steps: int, inject_at: int, num_envs: int
 
 
 def clean_job(pairs: list, steps: int, num_envs: int) -> list[dict]:
-    """(b): per clean episode, its steps, the steps with any camera flagged, alarm onsets, stops."""
+    """(b): per clean episode, its steps, the steps with any camera flagged, alarm onsets, stops,
+    and each alarm (step, camera, verdict) for whoever tunes the thresholds."""
+    from e2edrive.model.health import FAULT_NAMES
+
     rows = {j: [] for j in range(len(pairs))}
+    alarms = {j: [] for j in range(len(pairs))}
 
     def record(j, b, obs, health, faults):
-        rows[j].append((bool((health.fault[b] != 0).any()), bool(health.stop[b])))
+        bad = (health.fault[b] != 0).nonzero().flatten().tolist()
+        t = len(rows[j])
+        alarms[j] += [(t, obs.rig.names[n], FAULT_NAMES[int(health.fault[b, n])]) for n in bad]
+        rows[j].append((bool(bad), bool(health.stop[b])))
 
     _drive(_expert(), pairs, [], steps, num_envs, record)
     out = []
@@ -219,6 +226,7 @@ def clean_job(pairs: list, steps: int, num_envs: int) -> list[dict]:
                 "alarm_steps": sum(alarm),
                 "alarm_onsets": onsets,
                 "stopped": any(s for _, s in rows[j]),
+                "alarms": alarms[j],
             }
         )
     return out
@@ -397,6 +405,7 @@ def summarize_clean(rows: list[dict]) -> dict:
             s: sum(r["alarm_steps"] for r in rows if r["scenario"] == s)
             for s in {r["scenario"] for r in rows}
         },
+        "alarms": [[r["scenario"], r["seed"], *a] for r in rows for a in r["alarms"]][:50],
         "goal_per_10k": GOAL_FALSE_ALARMS_PER_10K,
         "met": per_10k is not None and per_10k <= GOAL_FALSE_ALARMS_PER_10K,
     }
@@ -455,6 +464,7 @@ def markdown(res: dict) -> str:
         f"(b) false alarms: {c['alarm_steps']} alarm steps ({c['alarm_onsets']} onsets, "
         f"{c['stops']} stops) in {c['steps']} clean steps of {c['episodes']} episodes = "
         f"{f(c['per_10k_steps'], '{:.2f}')} per 10,000 (goal <= {c['goal_per_10k']:g}): {verdict(c)}",
+        *[f"  - {sc} seed {seed} step {t}: {cam} {why}" for sc, seed, t, cam, why in c["alarms"][:10]],
         "",
         f"(c) front cameras crashed at {s['crash_at_s']:g} s, {s['driver']}: "
         f"{s['stopped_without_collision']}/{s['episodes']} stopped without collision = "

@@ -27,6 +27,7 @@ def test_smoke_scale(tmp_path, capsys):
 
     clean = res["false_alarms"]
     assert clean["episodes"] == 1 and clean["steps"] == 30 and clean["alarm_steps"] == 0 and clean["met"]
+    assert clean["alarms"] == []
 
     stop = res["stop"]
     assert stop["driver"] == "expert behind the health monitor" and stop["episodes"] == 1
