@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from e2edrive.cli import main as cli_main
-from e2edrive.eval.robustness import RobustnessTable, corruption_errors, mean_ce, mean_rr, resilience_rates
+from e2edrive.eval.robustness import (
+    RobustnessTable,
+    corruption_errors,
+    mean_ce,
+    mean_rr,
+    merge_tables,
+    resilience_rates,
+)
 from e2edrive.model.checkpoint import save_checkpoint
 
 CLEAN = 80.0
@@ -52,6 +59,23 @@ def test_table_outputs(tmp_path):
     assert [p.name for p in paths] == ["robustness.md", "robustness.json", "robustness.svg"]
     svg = paths[2].read_text()
     assert svg.startswith("<svg") and svg.count("<rect") == 4 and "s3 25%" in svg
+
+
+def test_tables_round_trip_and_merge_from_parts():
+    setup = {"suite": "basic", "seeds": "1:3"}
+    whole = RobustnessTable("net", CLEAN, SCORES, "dave2", 70.0, DAVE2, episodes=6, setup=setup)
+    assert RobustnessTable.from_dict(whole.to_dict()).to_dict() == whole.to_dict()
+    parts = [
+        RobustnessTable("net", CLEAN, {f: SCORES[f]}, "dave2", 70.0, {f: DAVE2[f]}, 6, setup) for f in SCORES
+    ]
+    assert merge_tables(parts).to_dict() == whole.to_dict()
+    other = RobustnessTable(
+        "net", 79.0, {"fog": SCORES["fog"]}, "dave2", 70.0, {"fog": DAVE2["fog"]}, 6, setup
+    )
+    with pytest.raises(ValueError, match="clean score"):
+        merge_tables([parts[0], other])
+    ref = whole.reference_table()
+    assert ref.name == "dave2" and ref.clean == 70.0 and ref.scores == DAVE2 and ref.mce == pytest.approx(100)
 
 
 def _checkpoint(tmp_path, model, name):

@@ -90,6 +90,34 @@ class RobustnessTable:
     def severities(self) -> list[int]:
         return sorted({s for v in self.scores.values() for s in v})
 
+    @classmethod
+    def from_dict(cls, d: dict) -> RobustnessTable:
+        """The table that to_dict wrote (its scores rounded to 4 decimals, as written there)."""
+
+        def scores(key: str) -> Scores:
+            return {f: {int(s): v for s, v in x[key].items()} for f, x in d["faults"].items()}
+
+        ref = d.get("reference")
+        return cls(
+            d["policy"],
+            d["clean_driving_score"],
+            scores("driving_score"),
+            ref,
+            d.get("reference_clean_driving_score"),
+            scores("reference_driving_score") if ref else None,
+            d.get("episodes_per_condition", 0),
+            d.get("setup", {}),
+        )
+
+    def reference_table(self) -> RobustnessTable:
+        """The reference's own table, against itself (its mCE is 100 by definition)."""
+        if self.reference is None:
+            raise ValueError(f"table of {self.name} has no reference")
+        ref, clean = self.reference, self.reference_clean
+        return RobustnessTable(
+            self.reference_name, clean, ref, self.reference_name, clean, ref, self.episodes, self.setup
+        )
+
     def to_dict(self) -> dict:
         def num(x):
             return None if x is None or not math.isfinite(x) else round(x, 4)
@@ -184,6 +212,45 @@ class RobustnessTable:
         for p, text in zip(paths, (self.markdown() + "\n", self.to_json() + "\n", self.svg())):
             p.write_text(text)
         return paths
+
+
+def merge_tables(tables: list[RobustnessTable]) -> RobustnessTable:
+    """One table from tables of the same policy, reference and episodes over parts of the fault
+    grid (a grid too long for one run). Each part drove the clean episodes too: they must agree,
+    as must any condition found in two parts."""
+    first = tables[0]
+    scores: Scores = {}
+    reference: Scores | None = None if first.reference is None else {}
+    for t in tables:
+        same = (t.name, t.reference_name, t.setup, t.episodes, t.clean, t.reference_clean)
+        if same != (
+            first.name,
+            first.reference_name,
+            first.setup,
+            first.episodes,
+            first.clean,
+            first.reference_clean,
+        ):
+            raise ValueError(
+                f"tables differ in policy, reference, episodes or clean score: {first.name} {first.setup} "
+                f"clean {first.clean} vs {t.name} {t.setup} clean {t.clean}"
+            )
+        for f, by_sev in t.scores.items():
+            for sev, ds in by_sev.items():
+                if scores.setdefault(f, {}).setdefault(sev, ds) != ds:
+                    raise ValueError(f"tables disagree on {f}:{sev}: {scores[f][sev]} vs {ds}")
+                if reference is not None:
+                    reference.setdefault(f, {})[sev] = t.reference[f][sev]
+    return RobustnessTable(
+        first.name,
+        first.clean,
+        scores,
+        first.reference_name,
+        first.reference_clean,
+        reference,
+        first.episodes,
+        first.setup,
+    )
 
 
 def driving_scores(
