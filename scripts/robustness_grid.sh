@@ -14,15 +14,18 @@
 # the grid), then the ego MLP's grid. Every number is a function of (scenario, seed): the worker
 # count changes the time only.
 #
-# Cost, measured on a 16-core machine (one torch thread per process): a policy condition (24
-# episodes) takes about 5 minutes of one core, a DAVE-2 one about 80 s, the whole grid with the
-# health monitor about 16,000 core-seconds, over 15 minutes of 16 cores. Where a run must end
-# sooner, run it in parts of the fault list and merge them (each part also drives the clean
-# episodes, which the merge checks agree):
+# Cost, measured on a 16-core machine (one torch thread per process; rendering 8 cameras is most of
+# it): the same grid at 2 seeds per scenario with a smaller health monitor took 240 s; at 8 seeds a
+# DAVE-2 condition (24 episodes) takes about 80 s of one core and a policy condition 200-300 s or
+# more, so the whole measurement is 14,000-17,000 core-seconds: 15-18 minutes of 16 cores. Where
+# a run must end within 10 minutes, run it in parts and merge them (each grid part also drives the
+# clean episodes, which the merge checks agree), each part about 6-7 minutes on 16 cores:
 #   FAULTS=camera_crash,frame_lost,frozen,motion_blur HEALTH=0 scripts/robustness_grid.sh RUN 16 out/p1
 #   FAULTS=low_light,glare,fog,quantize HEALTH=0 scripts/robustness_grid.sh RUN 16 out/p2
-#   FAULTS=rain,action_latency,speed_noise HM_WORKERS=6 scripts/robustness_grid.sh RUN 16 out/p3
-#   scripts/robustness_grid.sh --merge out/all out/p1 out/p2 out/p3
+#   FAULTS=rain,action_latency,speed_noise HEALTH=0 scripts/robustness_grid.sh RUN 16 out/p3
+#   mkdir -p out/p4 && OMP_NUM_THREADS=1 python -m bench.health_monitor --workers 16 \
+#       --out out/p4/health_monitor.json > out/p4/health_monitor.md
+#   scripts/robustness_grid.sh --merge out/all out/p1 out/p2 out/p3 out/p4
 #
 # Environment: SEEDS (seed range per scenario, default 1000000:1000008), FAULTS (default all),
 # HEALTH (0: no health monitor), HM_WORKERS (its share of WORKERS, default WORKERS/5),
@@ -40,8 +43,11 @@ if [[ ${1:-} == --merge ]]; then
     OUT=${2:?usage: scripts/robustness_grid.sh --merge OUT PART_OUT...}
     shift 2
     (($# > 0)) || { echo "robustness_grid: --merge needs the parts' output folders" >&2; exit 2; }
+    parts=()
+    for p in "$@"; do if [[ -d $p/driving ]]; then parts+=("$p"); fi; done
+    ((${#parts[@]} > 0)) || { echo "robustness_grid: no grid (PART/driving) among $*" >&2; exit 2; }
     for m in "${POLICIES[@]}"; do
-        "$PYTHON" - "$OUT/$m" "${@/%//$m/robustness.json}" <<'EOF'
+        "$PYTHON" - "$OUT/$m" "${parts[@]/%//$m/robustness.json}" <<'EOF'
 import json
 import sys
 
