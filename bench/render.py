@@ -4,7 +4,8 @@ observation, side by side in one process.
     python -m bench.render --out render.json        # 16 envs, 8 cameras at 64 x 128, 2 threads
 
 Setup: the hand-built test street (sim/render/testing.py: 9 actors, 60 barrier segments, 2
-traffic lights), every camera rendered with RGB + depth + semantics. One repeat renders
+traffic lights), or with `--world SUITE` the scenes of a World of those scenarios (junctions,
+cross traffic), every camera rendered with RGB + depth + semantics. One repeat renders
 `frames` batches; camera-frames/s = envs x cameras x frames / seconds; the table reports the
 median over `repeats` repeats (and the min and max). highway-env is timed on the same threads:
 `observe()` of its GrayscaleObservation (a pygame top-down render, 128 x 64, one frame per
@@ -54,6 +55,11 @@ class Args:
     """torch device of the renderer"""
     labels: bool = False
     """also time make_labels (ms per batch of `envs`) on the test street and on a World scene"""
+    world: str | None = None
+    """render the scene of a World of these scenarios (a suite or names, seeds 0.., after
+    `world_steps` expert steps) instead of the test street, e.g. `--world urban`"""
+    world_steps: int = 80
+    """expert steps driven before the World's scene is taken (the ego near its junction)"""
 
 
 def _sync(device: torch.device) -> None:
@@ -73,7 +79,7 @@ def time_e2edrive(args: Args) -> tuple[list[float], list[float]]:
     device = torch.device(args.device)
     rig = make_rig(args.height, args.width)
     renderer = Renderer(rig, device)
-    scene = make_test_scene(args.envs, device)
+    scene = make_test_scene(args.envs, device) if args.world is None else world_scene(args, device)
     renderer.render(scene)  # warm-up: first-call allocations
 
     def run() -> None:
@@ -83,6 +89,19 @@ def time_e2edrive(args: Args) -> tuple[list[float], list[float]]:
 
     results = [_timed(run, args.envs * rig.num_cameras * args.frames) for _ in range(args.repeats)]
     return [w for w, _ in results], [c for _, c in results]
+
+
+def world_scene(args: Args, device: torch.device):
+    """The scene of a World cycling through args.world's scenarios after world_steps expert steps."""
+    from e2edrive.eval.suites import suite_scenarios
+    from e2edrive.sim.world import World
+
+    names = suite_scenarios(args.world)
+    world = World([names[i % len(names)] for i in range(args.envs)], list(range(args.envs)), device)
+    with torch.no_grad():
+        for _ in range(args.world_steps):
+            world.step(world.expert().action)
+    return world.scene()
 
 
 def time_labels(args: Args) -> dict[str, float]:
@@ -163,6 +182,8 @@ def main(args: Args) -> list[dict]:
     load_before = os.getloadavg()
     wall, cpu = time_e2edrive(args)
     what = f"{args.envs} envs x 8 cameras {args.height}x{args.width}, RGB+depth+semantics"
+    if args.world is not None:
+        what += f", World scene of {args.world}"
     rows = [_row("e2edrive", what, wall, cpu)]
     if args.labels:
         for name, ms in time_labels(args).items():

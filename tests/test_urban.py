@@ -114,3 +114,35 @@ def test_cross_traffic_queues_at_red_and_the_stream_drives_through():
     assert not bool(a.crashed[queued].any())
     moved = (a.s - stream_s0)[stream & a.valid]
     assert bool((moved > 30.0).all())
+
+
+def test_conflict_zone_of_a_crossing_lane_is_hand_computed():
+    """Straight route through a 4-way at s = 100 (ego lane y = -1.75); a car comes down the left
+    arm in its lane x = 98.25, heading -y, on a line starting at (98.25, 60). The ego's box (its
+    centre 1.45 m ahead of the rear axle, 4.7 m long across that lane) nears the car's lane band
+    (half its 1.85 m width + 0.8 m margin) while |s + 1.45 - 98.25| < 0.925 + 2.35 + 0.8: rear
+    axle s in (92.73, 100.88), sampled every 0.5 m and widened by a sample: [92.5, 101.0]. On the
+    car's line the ego's box covers u = 61.75 +- (0.95 + 0.8)."""
+    import math
+
+    import numpy as np
+
+    from e2edrive.core.constants import ObjectClass
+    from e2edrive.sim.actors import ActorSpec, Behavior, pack_actors
+    from e2edrive.sim.junction import conflict_zones
+    from e2edrive.sim.map import IntersectionSpec, RoadSpec, build_roadmap
+    from e2edrive.sim.map.spec import N_REF
+
+    rm = build_roadmap([RoadSpec(kappa=np.zeros(N_REF), intersections=[IntersectionSpec(s=100.0)])])
+    car = ActorSpec(
+        ObjectClass.VEHICLE,
+        Behavior.VEHICLE,
+        s=20.0,
+        d=0.0,
+        size=(4.6, 1.85, 1.5),
+        line=(98.25, 60.0, -math.pi / 2),
+    )
+    parked = ActorSpec(ObjectClass.VEHICLE, Behavior.STATIC, s=50.0, d=5.0, size=(4.6, 1.85, 1.5))
+    zone = conflict_zones(rm, torch.tensor([-1.75]), pack_actors([[car, parked]], "cpu", 8))
+    assert zone[0, 0].tolist() == pytest.approx([92.5, 101.0, 60.0, 63.5], abs=1e-3)
+    assert bool(torch.isinf(zone[0, 1]).all())  # route actors have none

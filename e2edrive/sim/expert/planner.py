@@ -6,8 +6,11 @@ the corridor swept towards the target (vehicles moving into it, such as a cut-in
 through their predicted lateral motion), the stop line at red (and at yellow when a comfortable
 3 m/s^2 stop is possible), the crossing of chickens that still have to cross (those waiting at the
 kerb too), the zone a spinning car may reach including its bounce back off the barrier, and speed
-zones (puddle, pedestrian, curvature). Steering is pure pursuit on the path that blends from the
-current offset to the target. Outputs the action, a 2 s plan, a target speed and a reason.
+zones (puddle, pedestrian, curvature). At junctions, when the batch holds them: yielding to cross
+traffic by gap acceptance in conflict zones (sim.junction), waiting for pedestrians crossing the
+route, and a slower speed past cars parked at the lane edge. Steering is pure pursuit on the path
+that blends from the current offset to the target (through a junction's turn arc too). Outputs
+the action, a 2 s plan, a target speed and a reason.
 
 The expert never reverses: when it must stop it brakes and holds.
 """
@@ -55,6 +58,7 @@ PED_SPEED = 2.5  # m/s passing a pedestrian closer than wanted
 PED_CLEARANCE_PATH = 1.15  # m, below this lateral clearance on the path, pass slowly (rule: 1 m)
 WHEEL_TRACK = 1.6  # m between the left and right wheels
 CROSS_GAP = 1.5  # s spare kept before and after cross traffic in a conflict zone
+CROSS_COLUMN = 7  # the cross-traffic constraint's column among the candidates (after the seven)
 CROSS_STOP = 1.0  # m, the ego waits this far before its box would touch a conflict zone
 OCCLUSION_SPEED = 6.0  # m/s past parked cars at the lane edge (a pedestrian may step out)
 OCCLUSION_LEAD = 8.0  # m before the first parked car the slower speed is reached
@@ -158,7 +162,7 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     cross = walkers = occluded = None
     if world.has_lines:
         cross = _cross_traffic(world, path)
-        parts.append(cross.accel)
+        parts.append(cross.accel)  # column CROSS_COLUMN
     if world.has_crossers:
         walkers = _crossing_pedestrians(world, path)
         parts.append(walkers.accel)
@@ -179,8 +183,8 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
         R = torch.where(mask & (R == int(Reason.CRUISE)), torch.full_like(R, int(reason)), R)
 
     put(hazard.active, Reason.BRAKE_HAZARD)
-    if cross is not None:  # core.reasons has no junction sentences yet: the nearest ones
-        put(cross.active & (cands.argmin(-1) == 7), Reason.STOP_OBSTACLE)
+    if cross is not None:  # core.reasons has no junction sentences yet: the nearest one
+        put(cross.active & (which == CROSS_COLUMN), Reason.STOP_OBSTACLE)
     if walkers is not None:
         put(walkers.active & (walkers.dist < 30.0), Reason.STOP_OBSTACLE)
     put(stop.active & (stop.dist < 60.0), Reason.STOP_RED_LIGHT)
