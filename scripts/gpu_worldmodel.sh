@@ -3,6 +3,7 @@
 #
 #   scripts/gpu_worldmodel.sh [CHECKPOINTS]          # GPU: about 8 minutes
 #   SMOKE=1 scripts/gpu_worldmodel.sh [CHECKPOINTS]  # CPU, 1 thread, tiny scale: under 3 minutes
+#   CPU=1 scripts/gpu_worldmodel.sh [CHECKPOINTS]    # 2 cores: 2 x 15 min of training, ~50 min
 #
 # CHECKPOINTS (default runs/qsA/runs) holds the run directories driving/, dave2/ and ego_mlp/
 # (a missing one is skipped and said so). Runs from the repository root with .venv present, or
@@ -52,6 +53,16 @@ if [ "${SMOKE:-0}" = 1 ]; then
   CTX_SEEDS=1000:1001 AGREE_SCEN=cut_in AGREE_SEEDS=1000:1001 AGREE_STEPS=4 INJ_SEEDS=1000:1001
   BENCH_ARGS="--batches 1 --steps 2 --repeats 1"
   CAP_COLLECT=60 CAP_TRAIN=60 CAP_EVAL=120 CAP_BENCH=60 PARALLEL_EVAL=0
+elif [ "${CPU:-0}" = 1 ]; then # the 2-core laptop: "tiny trains in <= 30 min on 2 cores", then
+  DEV=cpu THREADS=2 EVAL_THREADS=1 COLLECTORS=5 HELD_COLLECTORS=2 # every measurement at a smaller scale
+  export OMP_NUM_THREADS=1
+  SCEN=all EP_STEPS=150 TRAIN_SEEDS=8 HELD_SEEDS=2
+  TRAIN_ARGS="--steps 100000 --batch-size 8 --phase-seconds ${PHASE_SECONDS:-900} --workers 0"
+  FID_WINDOWS=16 EYES_WINDOWS=16 PROBE_STEPS=1500 PROBE_SECONDS=90
+  CTX_SEEDS=1000:1002 AGREE_SCEN=lane_follow,follow_lead,cut_in,unknown_object
+  AGREE_SEEDS=1000:1002 AGREE_STEPS=80 INJ_SEEDS=1000:1004
+  BENCH_ARGS="--batches 1 16 --steps 10 --repeats 3"
+  CAP_COLLECT=360 CAP_TRAIN=$((2 * ${PHASE_SECONDS:-900} + 120)) CAP_EVAL=420 CAP_BENCH=120 PARALLEL_EVAL=1
 else
   DEV=cuda THREADS=2 EVAL_THREADS=1 COLLECTORS=11 HELD_COLLECTORS=2
   export OMP_NUM_THREADS=1
