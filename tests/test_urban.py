@@ -146,3 +146,25 @@ def test_conflict_zone_of_a_crossing_lane_is_hand_computed():
     zone = conflict_zones(rm, torch.tensor([-1.75]), pack_actors([[car, parked]], "cpu", 8))
     assert zone[0, 0].tolist() == pytest.approx([92.5, 101.0, 60.0, 63.5], abs=1e-3)
     assert bool(torch.isinf(zone[0, 1]).all())  # route actors have none
+
+
+def test_crosswalk_pedestrians_set_off_on_their_own_green():
+    from e2edrive.core.constants import LightState, ObjectClass
+
+    seeds = list(range(24))
+    world = World(["traffic_light_turn"] * len(seeds), seeds)
+    a = world.actors
+    walkers = a.valid & (a.cls == int(ObjectClass.PEDESTRIAN)) & (a.walk_light >= 0)
+    assert int(walkers.sum()) >= 10
+    set_off_seen = 0
+    with torch.no_grad():
+        for _ in range(300):
+            light = torch.where(
+                world.actors.walk_light == 0, world.route_light[:, :1], world.cross_light[:, :1]
+            )  # the lights the step's walkers read
+            waiting = walkers & (world.actors.d == world.actors.d_home)
+            world.step(world.expert().action)
+            started = waiting & (world.actors.d != world.actors.d_home)
+            assert bool((light[started] == int(LightState.GREEN)).all())
+            set_off_seen += int(started.sum())
+    assert set_off_seen >= 5

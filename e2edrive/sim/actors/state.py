@@ -9,7 +9,8 @@ line. Behaviours:
   follow a schedule (a lead car that brakes hard); lateral lane keeping is exact in Frenet, and a
   lane change (cut-in) is a quintic d(t) profile triggered by the gap to the ego.
 - WALKER: pedestrians and chickens; constant Frenet velocity (vs, vd) from a start time that is
-  counted from a trigger (the ego passing an arc length), until reaching d_end when crossing.
+  counted from a trigger (the ego passing an arc length), until reaching d_end when crossing; a
+  crosswalk pedestrian with a walk light sets off only while that light is green.
 - IDLE: geese standing still with a small deterministic idle motion (no RNG inside the loop).
 - STATIC: debris and parked objects.
 - Cross traffic: an actor given a `line` lives on that straight world line (a junction arm off
@@ -60,6 +61,8 @@ class ActorSpec:
     Cross traffic: line (x0, y0, heading) of the world line it drives along (s, d in its frame),
     stop_at (line coordinate its front bumper stops at on red; inf: it runs the light), light
     (0: it obeys the route's light, 1: the crossing road's), line_end (it vanishes past it).
+    Crosswalk pedestrians: walk_light (0: they set off only on the route's green, 1: on the
+    crossing road's, -1: no light); once on the crosswalk they finish crossing.
     """
 
     cls: ObjectClass
@@ -89,6 +92,7 @@ class ActorSpec:
     stop_at: float = float("inf")
     light: int = 1
     line_end: float = float("inf")
+    walk_light: int = -1
 
 
 @dataclass
@@ -138,6 +142,7 @@ class Actors:
     stop_at: torch.Tensor
     light_group: torch.Tensor  # long, 0 route light, 1 crossing light
     line_end: torch.Tensor
+    walk_light: torch.Tensor  # long, the light a crossing pedestrian waits for (-1: none)
 
     def select(self, mask: torch.Tensor, other: Actors) -> Actors:
         """Per-environment select: other where mask (B,) is True, self elsewhere."""
@@ -185,6 +190,7 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
         col(name, 0.0)
     col("on_line", False, dtype=bool)
     col("light_group", 1, dtype=np.int64)
+    col("walk_light", -1, dtype=np.int64)
     col("valid", False, dtype=bool)
     col("cls", 0, dtype=np.int64)
     col("behavior", int(Behavior.STATIC), dtype=np.int64)
@@ -215,6 +221,7 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
             cols["sched_v"][b, i] = [v for _, v in sched]
             cols["idle_phase"][b, i] = (i * 2.399) % (2 * np.pi)  # golden-angle spread, no RNG needed
             cols["light_group"][b, i] = a.light
+            cols["walk_light"][b, i] = a.walk_light
             if a.line is not None:
                 cols["on_line"][b, i] = True
                 cols["line_x"][b, i], cols["line_y"][b, i], cols["line_yaw"][b, i] = a.line
@@ -374,3 +381,10 @@ def scheduled_speed(a: Actors, t: torch.Tensor) -> torch.Tensor:
     """Desired speed (B, N) at time t (B,) from each actor's piecewise-constant schedule."""
     k = ((a.sched_t <= t[:, None, None]).sum(-1) - 1).clamp(min=0)
     return torch.gather(a.sched_v, 2, k.unsqueeze(-1)).squeeze(-1)
+
+
+def walk_light_green(a: Actors, route_light: torch.Tensor, cross_light: torch.Tensor) -> torch.Tensor:
+    """(B, N) a pedestrian's walk light allows setting off (no light, or its light is green).
+    route_light, cross_light (B,)."""
+    light = torch.where(a.walk_light == 0, route_light[:, None], cross_light[:, None])
+    return (a.walk_light < 0) | (light == int(LightState.GREEN))

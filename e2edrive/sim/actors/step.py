@@ -18,6 +18,7 @@ from e2edrive.sim.actors.state import (
     quintic,
     scheduled_speed,
     stop_line_gap,
+    walk_light_green,
 )
 from e2edrive.sim.dynamics import travel
 from e2edrive.sim.map import RoadMap, sample_ref, world_to_frenet
@@ -109,7 +110,7 @@ def step_actors(
     has_lines = _lines(a, has_lines)
     kin_vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed & ~a.spinning
     veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, cross_light, dt, has_lines)
-    walking, walk, trigger_t, walk_done = _walker_motion(a, ego, t, dt)
+    walking, walk, trigger_t, walk_done = _walker_motion(a, ego, t, dt, route_light[:, 0], cross_light[:, 0])
     idle = (a.behavior == int(Behavior.IDLE)) & a.valid
     i_d, i_dd, i_psi = _idle_sway(a, t_next)
 
@@ -201,15 +202,23 @@ def _vehicle_motion(
     return motion, lc_t0, lc_d0, braking
 
 
-def _walker_motion(a: Actors, ego: EgoFrenet, t: torch.Tensor, dt: float):
-    """Walkers start after their trigger (and delay) and walk until the end of their crossing; one
-    walking along the road stops rather than walk into the ego's side or front.
-    -> (walking (B, N), motion, trigger_t, walk_done)."""
+def _walker_motion(a: Actors, ego: EgoFrenet, t: torch.Tensor, dt: float, route_light, cross_light):
+    """Walkers start after their trigger (and delay), a crosswalk pedestrian on its walk light's
+    green, and walk until the end of their crossing; one walking along the road stops rather than
+    walk into the ego's side or front. -> (walking (B, N), motion, trigger_t, walk_done)."""
     B, N = a.s.shape
     walker = (a.behavior == int(Behavior.WALKER)) & a.valid & ~a.crashed
     trig = torch.isinf(a.trigger_t) & (ego.rear_s[:, None] >= a.trigger_s)
     trigger_t = torch.where(walker & trig, t[:, None].expand(B, N), a.trigger_t)
     walking = walker & (t[:, None] >= trigger_t + a.start_delay) & ~a.walk_done
+    # a pedestrian waiting for its walk light sets off on green, and not while a car (the ego)
+    # is on its crosswalk; one already crossing finishes
+    set_off = a.d != a.d_home
+    reach = a.size[..., 0] / 2 + 0.5
+    car_on_it = (
+        (ego.front_s[:, None] > a.s - reach) & (ego.rear_s[:, None] < a.s + reach) & (a.walk_light >= 0)
+    )
+    walking = walking & ((walk_light_green(a, route_light, cross_light) & ~car_on_it) | set_off)
     ego_gap = (ego.s[:, None] - a.s) * torch.sign(a.vs) - (EGO_LENGTH + a.size[..., 0]) / 2
     ego_side = (ego.d[:, None] - a.d).abs() < (EGO_WIDTH + a.size[..., 1]) / 2 + 0.3
     halt = (a.vs != 0) & (a.vd == 0) & ego_side & (ego_gap > -0.5) & (ego_gap < 1.5)

@@ -8,6 +8,7 @@ import torch
 
 from e2edrive.core.constants import EGO_WHEELBASE, EGO_WIDTH, ObjectClass
 from e2edrive.sim.actors import Behavior
+from e2edrive.sim.actors.state import walk_light_green
 from e2edrive.sim.scenarios.obstacles import PED_CLEARANCE, PED_SLOW
 
 PARKED_LEAD = 5.0  # m before a parked car from which the ego counts as passing it
@@ -71,8 +72,9 @@ def ped_violation(world, ego_f) -> torch.Tensor:
 
 
 def pending_crossers(world) -> torch.Tensor:
-    """(B, N) pedestrians crossing the route (on a crosswalk, or stepping out) who have set off or
-    been triggered and have not yet cleared the ego's lanes."""
+    """(B, N) pedestrians crossing the route (on a crosswalk, or stepping out) who have set off, or
+    will within CROSSER_LOOKAHEAD s (their walk light green), and have not yet cleared the ego's
+    lanes."""
     a = world.actors
     ped = (
         a.valid
@@ -83,18 +85,22 @@ def pending_crossers(world) -> torch.Tensor:
         & ~a.crashed
     )
     started = world.t[:, None] >= a.trigger_t + a.start_delay - CROSSER_LOOKAHEAD
+    # waiting at the kerb for its walk light: not crossing yet (one already crossing is)
+    on_way = walk_light_green(a, world.route_light[:, 0], world.cross_light[:, 0]) | (a.d != a.d_home)
+    started = started & on_way
     wr = world.rmap.width_right[:, None]
     not_past = torch.where(a.vd > 0, a.d - a.size[..., 1] / 2 < 0.3, a.d + a.size[..., 1] / 2 > -wr - 0.3)
     return ped & started & not_past
 
 
 def crosswalk_violation(world, ego_f) -> torch.Tensor:
-    """(B,) the ego's body is on a pedestrian's crossing line while that pedestrian still has to
-    cross the ego's lanes."""
+    """(B,) the ego's body is on a pedestrian's crossing line while that pedestrian, having
+    stepped off the kerb, still has to cross the ego's lanes."""
     a = world.actors
     reach = a.size[..., 0] / 2 + 0.5
     spans = (ego_f.front_s[:, None] > a.s - reach) & (ego_f.rear_s[:, None] < a.s + reach)
-    return (pending_crossers(world) & spans).any(-1)
+    set_off = a.d != a.d_home
+    return (pending_crossers(world) & set_off & spans).any(-1)
 
 
 def parked_speed(world, ego_f) -> torch.Tensor:

@@ -180,8 +180,11 @@ def cross_stream(
     return out
 
 
-def crosswalk_pedestrian(rng, rd: RoadSpec, s: float, from_right: bool, delay: float, trigger_s: float):
-    """A pedestrian crossing the route at arc length s, from one kerb to the other."""
+def crosswalk_pedestrian(
+    rng, rd: RoadSpec, s: float, from_right: bool, delay: float, trigger_s: float, walk_light: int = -1
+):
+    """A pedestrian crossing the route at arc length s, from one kerb to the other, setting off
+    on its walk light's green (0 the route's, 1 the crossing road's, -1 none)."""
     d0 = -rd.width_right - 0.8 if from_right else rd.width_left + 0.8
     d1 = rd.width_left + 0.8 if from_right else -rd.width_right - 0.8
     vd = rng.uniform(1.0, 1.6) * (1.0 if from_right else -1.0)
@@ -197,7 +200,32 @@ def crosswalk_pedestrian(rng, rd: RoadSpec, s: float, from_right: bool, delay: f
         start_delay=delay,
         trigger_s=trigger_s,
         d_end=d1,
+        walk_light=walk_light,
     )
+
+
+def junction_pedestrians(rng, rd: RoadSpec, n: int) -> list[ActorSpec]:
+    """n pedestrians on the route's two crosswalks, each setting off on its own green: the
+    approach's crosswalk is walked beside the crossing road's traffic, the exit's beside the
+    route's when the route turns into the crossing road (else beside the crossing road's)."""
+    it = rd.intersections[0]
+    out = []
+    for _ in range(n):
+        at_exit = rng.uniform() < 0.5
+        s = it.s + it.exit + 2.5 if at_exit else it.s - it.entry - 2.5
+        light = 0 if at_exit and it.turning else 1
+        out.append(
+            crosswalk_pedestrian(
+                rng,
+                rd,
+                s + rng.uniform(-0.8, 0.8),
+                rng.uniform() < 0.5,
+                rng.uniform(0.0, 25.0),
+                float("-inf"),
+                light,
+            )
+        )
+    return out
 
 
 class TrafficLightTurn(Scenario):
@@ -220,6 +248,7 @@ class TrafficLightTurn(Scenario):
         for arm in source_arms(it):
             if arm != int(TurnCommand.STRAIGHT) or it.turning:
                 actors += cross_stream(rng, rd, arm, int(rng.integers(0, 4)))
+        actors += junction_pedestrians(rng, rd, int(rng.integers(0, 3)))
         return EpisodeSpec(
             rd,
             actors,
@@ -232,7 +261,13 @@ class TrafficLightTurn(Scenario):
         )
 
     def passed(self, spec: EpisodeSpec, rec: EpisodeRecord) -> bool:
-        return rec.red_light_runs == 0 and rec.route_done and not rec.collided and not rec.off_road
+        return (
+            rec.red_light_runs == 0
+            and rec.route_done
+            and not rec.collided
+            and not rec.off_road
+            and not rec.crosswalk_violation
+        )
 
 
 class TurnLeftUnprotected(Scenario):
@@ -299,7 +334,7 @@ class TurnRightCrosswalk(Scenario):
         for _ in range(int(rng.integers(1, 4))):
             actors.append(
                 crosswalk_pedestrian(
-                    rng, rd, s_walk + rng.uniform(-0.8, 0.8), rng.uniform() < 0.6, delay, trigger
+                    rng, rd, s_walk + rng.uniform(-0.8, 0.8), rng.uniform() < 0.6, delay, trigger, 0
                 )
             )
             delay += rng.uniform(0.5, 4.0)
