@@ -221,3 +221,19 @@ def test_undrivable_turns_are_refused():
         turn_spec(TurnCommand.LEFT, 14.0, cross_lanes=2)
     with pytest.raises(ValueError, match="missing arm"):
         turn_spec(TurnCommand.LEFT, 14.0, missing_arm=TurnCommand.LEFT)
+
+
+def test_junction_lights_stand_at_each_arm_and_a_t_has_three():
+    from e2edrive.sim.map.nav import light_poses
+
+    # right turn, reference radius 10 m, junction centre (120, 0): the route's approach light
+    # stands where the turn starts (10 m + 1 m out along the approach), on its right kerb
+    # (half width 3.5 + 0.6 m shoulder), facing back down the approach; a T lacking the arm ahead
+    rm = build_roadmap([turn_spec(TurnCommand.RIGHT, 10.0, missing_arm=TurnCommand.STRAIGHT)])
+    pos, yaw, approach, valid = light_poses(rm)
+    assert pos[0, 0, :2].tolist() == pytest.approx([109.0, -4.1], abs=1e-3)
+    assert yaw[0, 0].item() == pytest.approx(math.pi, abs=1e-4)
+    # the arm to the left (+y): its light 3.5 + 1 m up it, on its incoming lane's kerb (x < 120)
+    assert pos[0, 2, :2].tolist() == pytest.approx([120.0 - 4.1, 4.5], abs=1e-3)
+    assert valid[0].tolist() == [True, False, True, True]
+    assert approach.tolist() == [0, 1, 2, 3]
