@@ -24,6 +24,8 @@ def test_suites_cover_the_catalog():
     assert SUITES["basic"] == ("lane_follow", "follow_lead", "traffic_light")
     assert len(SUITES["corner"]) == 7 and set(SUITES["all"]) == set(SCENARIOS)
     assert suite_scenarios("cut_in,puddle") == ("cut_in", "puddle")
+    assert suite_scenarios("basic,corner") == SUITES["basic"] + SUITES["corner"]
+    assert suite_scenarios("basic, lane_follow,cut_in") == SUITES["basic"] + ("cut_in",)  # each once
     with pytest.raises(KeyError, match="unknown suite"):
         suite_scenarios("nope")
 

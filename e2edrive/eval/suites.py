@@ -40,17 +40,22 @@ EVAL_SEED_START = 1_000_000  # default evaluation seeds start here
 
 
 def suite_scenarios(name: str) -> tuple[str, ...]:
-    """The scenarios of a suite, or of a comma-separated list of scenario names."""
+    """The scenarios of a suite, or of a comma-separated list of suites and scenario names
+    ("basic,corner", "basic,cut_in"), each scenario once, in the order named."""
     if name in SUITES:
         return SUITES[name]
     from e2edrive.sim.scenarios.registry import resolve_scenarios
 
-    try:
-        return tuple(resolve_scenarios(name))
-    except KeyError as e:
-        raise KeyError(
-            f"unknown suite {name!r}: suites are {sorted(SUITES)}, or name scenarios ({e.args[0]})"
-        ) from None
+    out: list[str] = []
+    for part in [p.strip() for p in name.split(",")] or [name]:
+        try:
+            names = SUITES[part] if part in SUITES else resolve_scenarios(part)
+        except KeyError as e:
+            raise KeyError(
+                f"unknown suite {name!r}: suites are {sorted(SUITES)}, or name scenarios ({e.args[0]})"
+            ) from None
+        out += [n for n in names if n not in out]
+    return tuple(out)
 
 
 def default_eval_seeds(n: int) -> range:
