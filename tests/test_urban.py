@@ -184,3 +184,25 @@ def test_a_junction_episode_streamed_into_a_used_slot_matches_a_fresh_one():
             used.step(used.expert().action)
     torch.testing.assert_close(used.ego.pose(), fresh.ego.pose(), atol=1e-3, rtol=0)
     assert [r.passed for r in used.episode_results()] == [r.passed for r in fresh.episode_results()]
+
+
+@pytest.mark.parametrize("name", ["traffic_light_turn", "red_light_runner"])
+def test_route_and_line_traffic_never_overlap(name):
+    """Cars on the route and on world lines do not see each other: the scenarios keep them on
+    different greens, in different lanes, or apart in time. No pair of boxes (one on the route,
+    one on a line, at least one a vehicle) may overlap in the world."""
+    from e2edrive.core.constants import ObjectClass
+    from e2edrive.sim.collision import obb_overlap
+
+    seeds = list(range(40))
+    world = World([name] * len(seeds), seeds)
+    with torch.no_grad():
+        while not bool(world.done.all()):
+            world.step(world.expert().action)
+            a, pose = world.actors, world.actor_pose
+            size = a.size[..., :2]
+            hit = obb_overlap(pose[:, :, None], size[:, :, None], pose[:, None], size[:, None])
+            vehicle = a.cls == int(ObjectClass.VEHICLE)
+            pair = a.valid[:, :, None] & a.valid[:, None] & (vehicle[:, :, None] | vehicle[:, None])
+            mixed = a.on_line[:, :, None] != a.on_line[:, None]
+            assert not bool((hit & pair & mixed).any())

@@ -110,7 +110,10 @@ def step_actors(
     has_lines = _lines(a, has_lines)
     kin_vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed & ~a.spinning
     veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, cross_light, dt, has_lines)
-    walking, walk, trigger_t, walk_done = _walker_motion(a, ego, t, dt, route_light[:, 0], cross_light[:, 0])
+    near_car = _car_near_walkers(a, rmap, spin) if has_lines else None
+    walking, walk, trigger_t, walk_done = _walker_motion(
+        a, ego, t, dt, route_light[:, 0], cross_light[:, 0], near_car
+    )
     idle = (a.behavior == int(Behavior.IDLE)) & a.valid
     i_d, i_dd, i_psi = _idle_sway(a, t_next)
 
@@ -202,7 +205,24 @@ def _vehicle_motion(
     return motion, lc_t0, lc_d0, braking
 
 
-def _walker_motion(a: Actors, ego: EgoFrenet, t: torch.Tensor, dt: float, route_light, cross_light):
+WALK_CLEARANCE = 6.0  # m: a crosswalk pedestrian does not set off with a car's centre this close,
+WALK_LOOKAHEAD = 3.0  # s: or this close plus what the car covers in this time
+
+
+def _car_near_walkers(a: Actors, rmap: RoadMap, spin: SpinState) -> torch.Tensor:
+    """(B, N) a vehicle other than the ego (on the route or on a world line) is within
+    WALK_CLEARANCE m + WALK_LOOKAHEAD s of its travel of the actor, in the world frame (the two
+    frames do not see each other)."""
+    pose, _ = actor_world_poses(a, rmap, spin, has_lines=True)
+    dist = (pose[:, :, None, :2] - pose[:, None, :, :2]).norm(dim=-1)  # (B, N, N)
+    vehicle = a.valid & (a.behavior == int(Behavior.VEHICLE))
+    reach = WALK_CLEARANCE + WALK_LOOKAHEAD * a.speed
+    return ((dist < reach[:, None, :]) & vehicle[:, None, :]).any(-1)
+
+
+def _walker_motion(
+    a: Actors, ego: EgoFrenet, t: torch.Tensor, dt: float, route_light, cross_light, near_car=None
+):
     """Walkers start after their trigger (and delay), a crosswalk pedestrian on its walk light's
     green, and walk until the end of their crossing; one walking along the road stops rather than
     walk into the ego's side or front. -> (walking (B, N), motion, trigger_t, walk_done)."""
@@ -215,9 +235,10 @@ def _walker_motion(a: Actors, ego: EgoFrenet, t: torch.Tensor, dt: float, route_
     # is on its crosswalk; one already crossing finishes
     set_off = a.d != a.d_home
     reach = a.size[..., 0] / 2 + 0.5
-    car_on_it = (
-        (ego.front_s[:, None] > a.s - reach) & (ego.rear_s[:, None] < a.s + reach) & (a.walk_light >= 0)
-    )
+    car_on_it = (ego.front_s[:, None] > a.s - reach) & (ego.rear_s[:, None] < a.s + reach)
+    if near_car is not None:
+        car_on_it = car_on_it | near_car
+    car_on_it = car_on_it & (a.walk_light >= 0)
     walking = walking & ((walk_light_green(a, route_light, cross_light) & ~car_on_it) | set_off)
     ego_gap = (ego.s[:, None] - a.s) * torch.sign(a.vs) - (EGO_LENGTH + a.size[..., 0]) / 2
     ego_side = (ego.d[:, None] - a.d).abs() < (EGO_WIDTH + a.size[..., 1]) / 2 + 0.3

@@ -149,11 +149,11 @@ def cross_car(
 def cross_stream(
     rng, rd: RoadSpec, arm: int, n: int, d0=(12.0, 30.0), gap=(10.0, 25.0), queued: bool = False
 ) -> list[ActorSpec]:
-    """n cars on one arm, the nearest d0 m from the centre, spaced gap m, driving (they queue at
-    red) or, queued, standing (they go on green)."""
+    """n cars on one arm behind its stop line, the nearest d0 m back from it, spaced gap m,
+    driving (they queue at red) or, queued, standing (they go on green)."""
     it = rd.intersections[0]
     reach = CROSS_HALF_LENGTH if not it.turning and it.missing_arm is None else ARM_LENGTH
-    out, dist = [], rng.uniform(*d0) + it.half_width
+    out, dist = [], it.half_width + STOP_LINE_SETBACK + 3.0 + rng.uniform(*d0)  # 3 m: half a car, and some
     for _ in range(n):
         if dist > reach - 3.0:
             break

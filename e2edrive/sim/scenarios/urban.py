@@ -62,9 +62,14 @@ class TrafficLightTurn(Scenario):
         rd = junction_road(rng, s_int, turn, rng.uniform() < T_JUNCTION_SHARE, **light_cycle(rng, s_int))
         it = rd.intersections[0]
         # oncoming traffic on the route beyond the junction (it comes out of the exit arm and
-        # turns into the approach when the route turns), cross traffic on the other arms
-        actors = oncoming_traffic(rng, rd, it.s + it.exit + 20.0, 290.0, gap=(40, 90), p_lane=0.6)[:6]
-        for arm in source_arms(it):
+        # turns into the approach when the route turns), or cross traffic on the other arms.
+        # Cars on world lines and on the route do not see each other, and when the route turns
+        # its oncoming cars turn across the far arm's and into the lane the arm ahead's use
+        turning_oncoming = it.turning and rng.uniform() < 0.5
+        actors = []
+        if turning_oncoming or not it.turning:
+            actors += oncoming_traffic(rng, rd, it.s + it.exit + 20.0, 290.0, gap=(40, 90), p_lane=0.6)[:6]
+        for arm in [] if turning_oncoming else source_arms(it):
             if arm != int(TurnCommand.STRAIGHT) or it.turning:
                 actors += cross_stream(rng, rd, arm, int(rng.integers(0, 4)))
         actors += junction_pedestrians(rng, rd, int(rng.integers(0, 3)))
@@ -200,7 +205,11 @@ class RedLightRunner(Scenario):
         actors += cross_stream(
             rng, rd, other, int(rng.integers(0, 3)), d0=(6.0, 12.0), gap=(7.0, 10.0), queued=True
         )
-        actors += oncoming_traffic(rng, rd, it.s + 30.0, 290.0, gap=(40, 90), p_lane=0.5)[:4]
+        # oncoming cars reach the junction only after the runner has crossed it (cars on the
+        # route and on world lines do not see each other)
+        t_clear = (dist + it.half_width + 6.0) / v_run
+        s_onc = it.s + it.half_width + 10.0 + rd.speed_limit * t_clear
+        actors += oncoming_traffic(rng, rd, s_onc, 290.0, gap=(40, 90), p_lane=0.5)[:4]
         return EpisodeSpec(
             rd,
             actors,
