@@ -136,6 +136,7 @@ class Actors:
     crashed: torch.Tensor  # bool
     braking: torch.Tensor  # bool, brake lights lit: decelerating harder than BRAKE_LIGHT_DECEL or held
     on_line: torch.Tensor  # bool, cross traffic on its own world line (s, d in the line's frame)
+    frame: torch.Tensor  # long, -1 the route's Frenet frame, k >= 0 the episode's k-th distinct line
     line_x: torch.Tensor
     line_y: torch.Tensor
     line_yaw: torch.Tensor
@@ -189,6 +190,7 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     for name in (*_SPEC_SCALARS, "idle_phase", "line_x", "line_y", "line_yaw"):
         col(name, 0.0)
     col("on_line", False, dtype=bool)
+    col("frame", -1, dtype=np.int64)
     col("light_group", 1, dtype=np.int64)
     col("walk_light", -1, dtype=np.int64)
     col("valid", False, dtype=bool)
@@ -203,6 +205,7 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     cols["stop_at"][:] = np.inf
     cols["line_end"][:] = np.inf
     for b, env in enumerate(specs):
+        lines: dict[tuple[float, float, float], int] = {}  # distinct lines of the episode -> frame
         if len(env) > n_max:
             raise ValueError(f"environment {b} has {len(env)} actors, more than MAX_ACTORS={n_max}")
         for i, a in enumerate(env):
@@ -224,6 +227,7 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
             cols["walk_light"][b, i] = a.walk_light
             if a.line is not None:
                 cols["on_line"][b, i] = True
+                cols["frame"][b, i] = lines.setdefault(tuple(a.line), len(lines))
                 cols["line_x"][b, i], cols["line_y"][b, i], cols["line_yaw"][b, i] = a.line
     t = {k: torch.as_tensor(v, device=device) for k, v in cols.items()}
     zeros = torch.zeros(B, n_max, device=device)
@@ -308,11 +312,7 @@ def leader_gaps(
 
 def _same_frame(a: Actors) -> torch.Tensor:
     """(B, N, N+1) actor i and actor j (the ego last, on the route) share a frame."""
-    key = torch.stack([a.line_x, a.line_y, a.line_yaw], -1)
-    key = torch.where(a.on_line[..., None], key, torch.full_like(key, float("nan")))
-    same = (
-        (key[:, :, None] == key[:, None]) | (torch.isnan(key[:, :, None]) & torch.isnan(key[:, None]))
-    ).all(-1)
+    same = a.frame[:, :, None] == a.frame[:, None]
     ego = ~a.on_line[..., None]  # the ego leads route actors only (line_ego_gap does the rest)
     return torch.cat([same, ego], -1)
 

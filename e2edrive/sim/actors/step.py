@@ -101,16 +101,18 @@ def step_actors(
     dt: float,
     cross_light: torch.Tensor | None = None,
     has_lines: bool | None = None,
+    actor_pose: torch.Tensor | None = None,
 ) -> tuple[Actors, SpinState]:
     """Advance actors from time t (B,) to t + dt. route_light, cross_light: (B, I) LightState of
-    the route and of the crossing road (default: the route's).
+    the route and of the crossing road (default: the route's). actor_pose: (B, N, 3) the actors'
+    world poses, given when crosswalk pedestrians must look for cars in every frame.
     Each behaviour proposes a motion for every actor; each actor takes its own behaviour's."""
     t_next = t + dt
     cross_light = route_light if cross_light is None else cross_light
     has_lines = _lines(a, has_lines)
     kin_vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed & ~a.spinning
     veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, cross_light, dt, has_lines)
-    near_car = _car_near_walkers(a, rmap, spin) if has_lines else None
+    near_car = _car_near_walkers(a, actor_pose) if actor_pose is not None else None
     walking, walk, trigger_t, walk_done = _walker_motion(
         a, ego, t, dt, route_light[:, 0], cross_light[:, 0], near_car
     )
@@ -209,11 +211,10 @@ WALK_CLEARANCE = 6.0  # m: a crosswalk pedestrian does not set off with a car's 
 WALK_LOOKAHEAD = 3.0  # s: or this close plus what the car covers in this time
 
 
-def _car_near_walkers(a: Actors, rmap: RoadMap, spin: SpinState) -> torch.Tensor:
+def _car_near_walkers(a: Actors, pose: torch.Tensor) -> torch.Tensor:
     """(B, N) a vehicle other than the ego (on the route or on a world line) is within
     WALK_CLEARANCE m + WALK_LOOKAHEAD s of its travel of the actor, in the world frame (the two
-    frames do not see each other)."""
-    pose, _ = actor_world_poses(a, rmap, spin, has_lines=True)
+    frames do not see each other). pose: (B, N, 3) the actors' world poses."""
     dist = (pose[:, :, None, :2] - pose[:, None, :, :2]).norm(dim=-1)  # (B, N, N)
     vehicle = a.valid & (a.behavior == int(Behavior.VEHICLE))
     reach = WALK_CLEARANCE + WALK_LOOKAHEAD * a.speed
