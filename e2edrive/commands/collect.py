@@ -112,9 +112,9 @@ def collect(
             its pair, whichever process runs it
     worker: record as this worker id (Recorder(worker=)), beside other writers of cfg.out
     """
-    import torch
 
     from e2edrive.core.rig import make_rig
+    from e2edrive.data.episode_queue import EpisodeQueue
     from e2edrive.data.format import INFRACTIONS
     from e2edrive.data.recorder import Recorder
     from e2edrive.data.shadow import disagreement
@@ -131,16 +131,13 @@ def collect(
     renderer = Renderer(rig, cfg.device)
     shadow = _shadow_driver(cfg, rig, B)
     records = StepRecorder()
-    env_job = list(jobs[:B])  # the job each environment is driving
-    next_job = B
-    recording = torch.ones(B, dtype=torch.bool)  # False once an environment has no job left
-    steps = torch.zeros(B, dtype=torch.long)  # recorded steps of each environment's episode
+    queue = EpisodeQueue(jobs, B)
     tags = [f"driver={cfg.driver}", f"noise={cfg.noise}", f"noise_accel={cfg.noise_accel}"]
     creation = creation_info(cfg, command)
     n_episodes = n_frames = n_passed = 0
     start = time.perf_counter()
     with Recorder(cfg.out, rig, creation=creation, worker=worker) as rec:
-        while bool(recording.any()):
+        while bool(queue.recording.any()):
             scene = world.scene()
             render = renderer.render(scene)
             obs = world.observation(render.rgb)
@@ -160,31 +157,19 @@ def collect(
             out = world.step(action)
             infractions = {k: getattr(out.infractions, k) for k in INFRACTIONS}
             record = records.record(obs, labels, action.accel, out.infractions, shadow=dis, net_out=net_out)
-            rec.add_step(obs, labels, action, pose, infractions=infractions, record=record, active=recording)
-            n_frames += int(recording.sum())
-            steps += 1
-            done = out.done.cpu()
-            if cfg.max_steps is not None:
-                done |= steps >= cfg.max_steps
-            finished = (done & recording).nonzero().flatten().tolist()
-            restart, pairs = [], []
+            rec.add_step(
+                obs, labels, action, pose, infractions=infractions, record=record, active=queue.recording
+            )
+            n_frames += int(queue.recording.sum())
+            finished = queue.step(out.done.cpu(), cfg.max_steps)
             results = world.episode_results() if finished else []
             for i in finished:
                 result = results[i].to_dict()  # metrics and the scenario's pass rule
                 n_passed += bool(result["passed"])
                 ep_tags = [*tags, f"passed={bool(result['passed'])}"]
-                rec.end_episode(i, env_job[i][0], env_job[i][1], tags=ep_tags, info=result)
+                rec.end_episode(i, *queue.env_job[i], tags=ep_tags, info=result)
                 n_episodes += 1
-                if next_job < len(jobs):
-                    env_job[i] = jobs[next_job]
-                    restart.append(i)
-                    pairs.append(jobs[next_job])
-                    next_job += 1
-                else:
-                    recording[i] = False
-            if restart:
-                world.reset_envs(restart, pairs)
-                steps[restart] = 0
+            queue.refill(world, finished)
             if finished and progress:
                 print(f"  {n_episodes}/{len(jobs)} episodes, {n_frames} frames", flush=True)
     seconds = time.perf_counter() - start

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import time
 
-import torch
-
 from e2edrive.core.constants import LABEL_GRID
 
 
@@ -25,6 +23,7 @@ def collect_with_driver(
     collisions, seconds}."""
     from e2edrive.core.rig import make_rig
     from e2edrive.core.seeding import parse_seed_range
+    from e2edrive.data.episode_queue import EpisodeQueue
     from e2edrive.data.format import INFRACTIONS
     from e2edrive.data.recorder import Recorder
     from e2edrive.data.step_records import StepRecorder
@@ -44,15 +43,13 @@ def collect_with_driver(
     renderer = Renderer(rig, cfg.device)
     driver.reset(B, world.device)
     records = StepRecorder()
-    env_job, next_job = list(jobs[:B]), B
-    recording = torch.ones(B, dtype=torch.bool)
-    steps = torch.zeros(B, dtype=torch.long)
+    queue = EpisodeQueue(jobs, B)
     tags = [f"driver={driver_name}", "noise=0.0", "noise_accel=0.0"]
     creation = {"command": command, "driver": driver_name, "checkpoint": checkpoint}
     n_episodes = n_frames = n_passed = n_crashed = 0
     start = time.perf_counter()
     with Recorder(cfg.out, rig, creation=creation, worker=worker) as rec:
-        while bool(recording.any()):
+        while bool(queue.recording.any()):
             scene = world.scene()
             render = renderer.render(scene)
             obs = world.observation(render.rgb)
@@ -71,33 +68,19 @@ def collect_with_driver(
             out = world.step(action)
             infractions = {k: getattr(out.infractions, k) for k in INFRACTIONS}
             record = records.record(obs, labels, action.accel, out.infractions)
-            rec.add_step(obs, labels, action, pose, infractions=infractions, record=record, active=recording)
-            n_frames += int(recording.sum())
-            steps += 1
-            done = out.done.cpu()
-            if cfg.max_steps is not None:
-                done |= steps >= cfg.max_steps
-            finished = (done & recording).nonzero().flatten().tolist()
-            restart, pairs = [], []
+            rec.add_step(
+                obs, labels, action, pose, infractions=infractions, record=record, active=queue.recording
+            )
+            n_frames += int(queue.recording.sum())
+            finished = queue.step(out.done.cpu(), cfg.max_steps)
             results = world.episode_results() if finished else []
             for i in finished:
                 result = results[i].to_dict()
                 n_passed += bool(result["passed"])
                 n_crashed += results[i].n_collisions > 0
-                rec.end_episode(
-                    i, env_job[i][0], env_job[i][1], tags=[*tags, f"passed={result['passed']}"], info=result
-                )
+                rec.end_episode(i, *queue.env_job[i], tags=[*tags, f"passed={result['passed']}"], info=result)
                 n_episodes += 1
-                if next_job < len(jobs):
-                    env_job[i] = jobs[next_job]
-                    restart.append(i)
-                    pairs.append(jobs[next_job])
-                    next_job += 1
-                else:
-                    recording[i] = False
-            if restart:
-                world.reset_envs(restart, pairs)
-                steps[restart] = 0
+            queue.refill(world, finished)
     return {
         "episodes": n_episodes,
         "passed": n_passed,
