@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every figure of issue 10 (the learned 8-camera world model) from one run on one GPU machine.
 #
-#   scripts/gpu_worldmodel.sh [CHECKPOINTS]          # GPU: about 8 minutes
+#   scripts/gpu_worldmodel.sh [CHECKPOINTS]          # GPU: about 8 minutes (PHASE_SECONDS=90 per phase)
 #   SMOKE=1 scripts/gpu_worldmodel.sh [CHECKPOINTS]  # CPU, 1 thread, tiny scale: under 3 minutes
 #   CPU=1 scripts/gpu_worldmodel.sh [CHECKPOINTS]    # 2 cores: 2 x 15 min of training, ~50 min
 #
@@ -67,12 +67,12 @@ else
   DEV=cuda THREADS=2 EVAL_THREADS=1 COLLECTORS=11 HELD_COLLECTORS=2
   export OMP_NUM_THREADS=1
   SCEN=all EP_STEPS=150 TRAIN_SEEDS=40 HELD_SEEDS=6
-  TRAIN_ARGS="--steps 100000 --batch-size 16 --phase-seconds 90 --workers 8"
+  TRAIN_ARGS="--steps 100000 --batch-size 16 --phase-seconds ${PHASE_SECONDS:-90} --workers 8"
   FID_WINDOWS=48 EYES_WINDOWS=48 PROBE_STEPS=4000 PROBE_SECONDS=45
   CTX_SEEDS=1000:1004 AGREE_SCEN=lane_follow,follow_lead,cut_in,spinout_ahead,pedestrian_close,unknown_object
   AGREE_SEEDS=1000:1003 AGREE_STEPS=100 INJ_SEEDS=1000:1008
   BENCH_ARGS="--batches 1 16 --steps 20 --repeats 5"
-  CAP_COLLECT=75 CAP_TRAIN=220 CAP_EVAL=130 CAP_BENCH=45 PARALLEL_EVAL=1
+  CAP_COLLECT=75 CAP_TRAIN=$((2 * ${PHASE_SECONDS:-90} + 40)) CAP_EVAL=130 CAP_BENCH=45 PARALLEL_EVAL=1
 fi
 
 # stage NAME CAP_SECONDS COMMAND...: run with a time cap, log wall time and exit code
