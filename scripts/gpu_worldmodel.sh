@@ -23,7 +23,8 @@
 #   inject.json          cut-in box IoU, PSNR change of the pixels away from it
 #   summary.md           the headline figures, one line each
 #   logs/                every stage's output
-# Data and the model go to $WORK (default /tmp/e2e_wm), not to $OUT.
+# Data and the model go to $WORK (default /tmp/e2e_wm), not to $OUT. PACK=1 packs $OUT into
+# results.tar.gz beside summary.md at the end (the device tool brings back at most 8 files).
 set -u
 cd "$(dirname "$0")/.."
 CKPT=${1:-runs/qsA/runs}
@@ -290,3 +291,8 @@ print((out / "stages.tsv").read_text())
 EOF
 echo "total wall: $(($(date +%s) - T_START)) s" | tee -a "$OUT/summary.md"
 cat "$OUT/summary.md"
+# PACK=1 (the device tool brings back at most 8 files): everything in one archive beside the summary
+if [ "${PACK:-0}" = 1 ]; then
+  tar -czf /tmp/results.tar.gz -C "$OUT" . && find "$OUT" -mindepth 1 -not -name summary.md -delete &&
+    mv /tmp/results.tar.gz "$OUT/"
+fi
