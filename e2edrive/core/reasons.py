@@ -23,6 +23,13 @@ class Reason(enum.IntEnum):
     AVOID_OBSTACLE = 11
     STOP_OBSTACLE = 12
     PREPARE_TURN = 13
+    # the junction and street decisions of the urban suite (issue 11); new values only ever append
+    YIELD_ONCOMING = 14
+    YIELD_CROSSING_CAR = 15
+    WAIT_CROSSWALK = 16
+    STOP_PEDESTRIAN = 17
+    PASS_CONSTRUCTION = 18
+    SLOW_OCCLUSION = 19
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -40,8 +47,17 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.AVOID_OBSTACLE: "avoiding: unknown object on the lane",
     Reason.STOP_OBSTACLE: "stopping: lane is blocked",
     Reason.PREPARE_TURN: "slowing: turn ahead",
+    Reason.YIELD_ONCOMING: "yielding: oncoming traffic",
+    Reason.YIELD_CROSSING_CAR: "yielding: car crossing the junction",
+    Reason.WAIT_CROSSWALK: "waiting: pedestrian in the crosswalk",
+    Reason.STOP_PEDESTRIAN: "stopping: pedestrian is crossing",
+    Reason.PASS_CONSTRUCTION: "passing: cones close the lane",
+    Reason.SLOW_OCCLUSION: "slowing: parked cars may hide a pedestrian",
 }
 NUM_REASONS = len(Reason)
+# How many reasons each release of the catalog had, oldest first. A checkpoint trained on an
+# older catalog has that many reason logits and that generation's vocabulary; model.migrate pads it.
+REASON_GENERATIONS: tuple[int, ...] = (14, NUM_REASONS)
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 
@@ -50,7 +66,26 @@ def _tokens(sentence: str) -> list[str]:
     return sentence.replace(":", " :").split()
 
 
-VOCAB: list[str] = [PAD, BOS, EOS] + sorted({w for s in REASON_TEXT.values() for w in _tokens(s)})
+def _vocab(generations: tuple[int, ...]) -> list[str]:
+    """Specials, then each generation's new words sorted, appended after the older ones. Appending
+    (rather than sorting the whole vocabulary) keeps every older token id unchanged, so an older
+    checkpoint's embedding and output rows stay valid and only new rows need adding."""
+    vocab, seen = [PAD, BOS, EOS], set()
+    for n in generations:
+        words = {w for r in range(n) for w in _tokens(REASON_TEXT[Reason(r)])} - seen
+        vocab += sorted(words)
+        seen |= words
+    return vocab
+
+
+def vocab_size(num_reasons: int) -> int:
+    """Vocabulary size of the catalog generation that had num_reasons reasons (ValueError if none)."""
+    if num_reasons not in REASON_GENERATIONS:
+        raise ValueError(f"no reason catalog had {num_reasons} reasons; known: {REASON_GENERATIONS}")
+    return len(_vocab(REASON_GENERATIONS[: REASON_GENERATIONS.index(num_reasons) + 1]))
+
+
+VOCAB: list[str] = _vocab(REASON_GENERATIONS)
 WORD_TO_ID = {w: i for i, w in enumerate(VOCAB)}
 MAX_SENTENCE_TOKENS = 12  # bos + longest sentence + eos fits
 

@@ -6,7 +6,8 @@
 Each file is written to a temporary name in DIR, fsynced, then renamed over the target, so a
 crash leaves either the old or the new file, never half of one. Loading rebuilds the network from
 the registry and its config class and checks everything it can (model name, config fields, rig,
-tensor names and shapes), failing with a message that says what differs.
+tensor names and shapes), failing with a message that says what differs. Weights saved under an
+older reason catalog are padded to this version's first (model/migrate.py).
 
 A registered model class must have `name`, `config_class` (a dataclass) and `__init__(config)`.
 """
@@ -25,6 +26,7 @@ import torch
 
 from e2edrive.core.rig import CameraRig
 from e2edrive.model.base import DrivingPolicy
+from e2edrive.model.migrate import pad_reason_heads
 from e2edrive.model.validate import rig_difference
 
 FORMAT = 1
@@ -171,6 +173,7 @@ def load_checkpoint(
             raise
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"checkpoint {directory}: {WEIGHTS} is truncated or corrupt ({first})") from e
+    state = pad_reason_heads(model, state)  # a checkpoint of an older reason catalog
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and own[k].shape != state[k].shape]

@@ -27,6 +27,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from e2edrive.core.seeding import seed_everything
 from e2edrive.model.base import DrivingPolicy
+from e2edrive.model.migrate import pad_optimizer_moments
 from e2edrive.model.open_loop import evaluate_open_loop, format_open_loop
 from e2edrive.train import ddp
 from e2edrive.train.augment import augment_clip, augment_seed
@@ -141,6 +142,7 @@ def _train(cfg, d: ddp.Dist, model, dataset, val_dataset, on_step) -> TrainerSta
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
     if previous is not None:
         optimizer.load_state_dict(state.optimizer)
+        pad_optimizer_moments(optimizer)  # a run saved under an older reason catalog
         if len(state.rng) == d.world_size:
             restore_rng(state.rng[d.rank])
         elif d.is_main:

@@ -160,14 +160,16 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     free = _idm(v, v0, torch.full_like(v, INF), v, path.T)
     parts = [free, lead.accel, stop.accel, chickens.accel, hazard.accel, puddle.accel, ped.accel]
     cross = walkers = occluded = None
+    occluded_column = -1
     if world.has_lines:
-        cross = _cross_traffic(world, path)
+        cross, oncoming = _cross_traffic(world, path)
         parts.append(cross.accel)  # column CROSS_COLUMN
     if world.has_crossers:
-        walkers = _crossing_pedestrians(world, path)
+        walkers, at_crosswalk = _crossing_pedestrians(world, path)
         parts.append(walkers.accel)
     if world.has_parked:
         occluded = _occlusion_zone(world, ob, path)
+        occluded_column = len(parts)
         parts.append(occluded.accel)
     cands = torch.stack(parts, -1)
     which = cands.argmin(-1)  # 0: free road, 1: the lead
@@ -183,21 +185,29 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
         R = torch.where(mask & (R == int(Reason.CRUISE)), torch.full_like(R, int(reason)), R)
 
     put(hazard.active, Reason.BRAKE_HAZARD)
-    if cross is not None:  # core.reasons has no junction sentences yet: the nearest one
-        put(cross.active & (which == CROSS_COLUMN), Reason.STOP_OBSTACLE)
+    if cross is not None:
+        yielding = cross.active & (which == CROSS_COLUMN)
+        put(yielding & oncoming, Reason.YIELD_ONCOMING)
+        put(yielding, Reason.YIELD_CROSSING_CAR)
     if walkers is not None:
-        put(walkers.active & (walkers.dist < 30.0), Reason.STOP_OBSTACLE)
+        waiting = walkers.active & (walkers.dist < 30.0)
+        put(waiting & at_crosswalk, Reason.WAIT_CROSSWALK)
+        put(waiting, Reason.STOP_PEDESTRIAN)
     put(stop.active & (stop.dist < 60.0), Reason.STOP_RED_LIGHT)
     put(chickens.active & (chickens.dist < 50.0), Reason.WAIT_CHICKENS)
     put(cutting & (which == 1), Reason.YIELD_CUT_IN)
     geese_block = _blocked_by(world, ob, lat, "geese")
-    put(lat["stuck"] & geese_block, Reason.WAIT_TO_PASS)
+    cones = _cones_ahead(world, ob)
+    put(lat["stuck"] & (geese_block | cones), Reason.WAIT_TO_PASS)
     put(lat["stuck"], Reason.STOP_OBSTACLE)
     put(lat["pass_block"] & geese_block, Reason.PASS_STATIC_ANIMALS)
+    put(lat["pass_block"] & cones, Reason.PASS_CONSTRUCTION)
     put(lat["avoid_wet"], Reason.AVOID_PUDDLE)
     put(puddle.active & (puddle.dist < 40.0), Reason.SLOW_PUDDLE)
     put(lat["pass_block"], Reason.AVOID_OBSTACLE)
     put(lat["offset_ped"] | (ped.dist < 40.0), Reason.OFFSET_PEDESTRIAN)
+    if occluded is not None:
+        put(occluded.active & (which == occluded_column), Reason.SLOW_OCCLUSION)
     put(lead.active & (which == 1), Reason.FOLLOW_LEAD)
     put(curve_binding & (which == 0) & (accel < -0.3), Reason.PREPARE_TURN)
 
@@ -321,11 +331,13 @@ def _time_to_travel(v: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     return ((v**2 + 2 * A_MAX * dist).sqrt() - v) / A_MAX
 
 
-def _cross_traffic(world, path: _Path) -> _Constraint:
+def _cross_traffic(world, path: _Path) -> tuple[_Constraint, torch.Tensor]:
     """Yield by gap acceptance to cross traffic (sim.junction): stop CROSS_STOP before a
     conflict zone while an actor not yet past it will be in it at any time between the ego's
     arrival and its clearing of the zone, with CROSS_GAP seconds to spare either side. Once the
-    ego's front is in a zone it goes on (stopping there blocks the junction)."""
+    ego's front is in a zone it goes on (stopping there blocks the junction). Also (B,) whether
+    the nearest zone's actor is oncoming: it comes from the arm ahead (it drives on the route's
+    light), not from a crossing arm."""
     from e2edrive.sim.junction import zone_timing
 
     a, v = world.actors, path.v
@@ -343,21 +355,24 @@ def _cross_traffic(world, path: _Path) -> _Constraint:
         & (t_in < t_e_out + CROSS_GAP)
         & (t_out > t_e_in - CROSS_GAP)
     )
-    g_stop = torch.where(threat, g, torch.full_like(g, INF)).amin(-1)
+    g_stop, j = torch.where(threat, g, torch.full_like(g, INF)).min(-1)
     yield_ = torch.isfinite(g_stop)
     a_y = _idm(v, path.v0, (g_stop - CROSS_STOP).clamp(min=0.05), torch.zeros_like(v), path.T, s0=0.5)
-    return _Constraint(torch.where(yield_, a_y, path.no_constraint()), yield_, g_stop)
+    oncoming = torch.gather(a.light_group == 0, 1, j[:, None]).squeeze(1)
+    return _Constraint(torch.where(yield_, a_y, path.no_constraint()), yield_, g_stop), oncoming
 
 
-def _crossing_pedestrians(world, path: _Path) -> _Constraint:
+def _crossing_pedestrians(world, path: _Path) -> tuple[_Constraint, torch.Tensor]:
     """Stop before a crossing (a crosswalk, or where a pedestrian steps out) while a pedestrian
-    is on it or about to step onto it, until every one has reached the other side."""
+    is on it or about to step onto it, until every one has reached the other side. Also (B,)
+    whether the nearest such pedestrian is on a signalised crosswalk (has a walk light)."""
     a, v = world.actors, path.v
-    s_cross = torch.where(signals.pending_crossers(world), a.s - a.size[..., 0] / 2 - 1.0, INF).amin(-1)
+    s_cross, j = torch.where(signals.pending_crossers(world), a.s - a.size[..., 0] / 2 - 1.0, INF).min(-1)
     g = s_cross - path.ego.front_s
     wait = torch.isfinite(s_cross) & (g > -0.5)
     a_w = _idm(v, path.v0, (g - 1.0 + S0).clamp(min=0.05), torch.zeros_like(v), path.T)
-    return _Constraint(torch.where(wait, a_w, path.no_constraint()), wait, g)
+    at_crosswalk = torch.gather(a.walk_light >= 0, 1, j[:, None]).squeeze(1)
+    return _Constraint(torch.where(wait, a_w, path.no_constraint()), wait, g), at_crosswalk
 
 
 def _occlusion_zone(world, ob, path: _Path) -> _Constraint:
@@ -429,6 +444,19 @@ def _blocked_by(world, ob, lat, kind: str) -> torch.Tensor:
     ego = world.ego_frenet()
     near = ob.standing & (ob.s_hi > ego.rear_s[:, None]) & (ob.s_lo < ego.front_s[:, None] + 80.0)
     return (near & (a.cls == int(ObjectClass.GOOSE))).any(-1)
+
+
+CONES_MIN = 3  # standing unknown objects ahead that make a row of cones, not one piece of debris
+
+
+def _cones_ahead(world, ob) -> torch.Tensor:
+    """(B,) a row of at least CONES_MIN standing unknown objects from 20 m behind to 80 m ahead (the
+    cones just passed still belong to the row): a lane closed by cones (a construction zone),
+    which the expert passes as a lane shift, not around debris."""
+    a = world.actors
+    ego = world.ego_frenet()
+    near = ob.standing & (ob.s_hi > ego.rear_s[:, None] - 20.0) & (ob.s_lo < ego.front_s[:, None] + 80.0)
+    return (near & (a.cls == int(ObjectClass.UNKNOWN))).sum(-1) >= CONES_MIN
 
 
 def initial_memory(world) -> ExpertMemory:
