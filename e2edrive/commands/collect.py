@@ -33,7 +33,8 @@ class CollectConfig:
     out: str
     """dataset directory (created; an existing dataset with the same rig is appended to)"""
     scenario: str = "all"
-    """scenario name, comma-separated names, or 'all' (see `e2edrive scenarios`)"""
+    """scenario or suite name, or a comma-separated list of them ('urban', 'basic,cut_in', 'all';
+    see `e2edrive scenarios`)"""
     seeds: str = "0:10"
     """seed range 'A:B' (B excluded) or one seed 'A'; every scenario runs every seed"""
     driver: Literal["expert"] = "expert"
@@ -64,9 +65,9 @@ class CollectConfig:
 
 def _jobs(cfg: CollectConfig) -> list[tuple[str, int]]:
     from e2edrive.core.seeding import parse_seed_range
-    from e2edrive.sim.scenarios import resolve_scenarios
+    from e2edrive.eval.suites import suite_scenarios
 
-    names = resolve_scenarios(cfg.scenario)
+    names = suite_scenarios(cfg.scenario)
     return [(name, seed) for seed in parse_seed_range(cfg.seeds) for name in names]
 
 
@@ -202,7 +203,8 @@ def main(argv: list[str]) -> int:
         else:
             summary = collect(cfg, command=command)
     except (ValueError, KeyError, DatasetFormatError, RuntimeError, FileNotFoundError) as e:
-        print(f"e2edrive collect: error: {e}", file=sys.stderr)
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e  # a KeyError's str() adds quotes
+        print(f"e2edrive collect: error: {msg}", file=sys.stderr)
         return 2
     fps = summary["frames"] / max(summary["seconds"], 1e-9)
     print(

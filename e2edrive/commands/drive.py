@@ -40,7 +40,7 @@ class DriveArgs:
     """Drive scenarios with a driver and report the results."""
 
     scenario: str = "all"
-    """scenario name, comma-separated names, or 'all'"""
+    """scenario or suite name, or a comma-separated list of them ('urban', 'basic,cut_in', 'all')"""
     seeds: str = "0:3"
     """seed range 'A:B' (B excluded) or a single seed 'A'"""
     driver: str | None = None
@@ -163,14 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from e2edrive.core.seeding import parse_seed_range
+    from e2edrive.eval.suites import suite_scenarios
     from e2edrive.sim.metrics import summarize
-    from e2edrive.sim.scenarios import resolve_scenarios
 
     try:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-        names = resolve_scenarios(args.scenario)
+        names = suite_scenarios(args.scenario)
         seeds = parse_seed_range(args.seeds)
         if args.num_envs < 1:
             raise ValueError("--num-envs must be >= 1")
