@@ -14,9 +14,13 @@
 #   bench_dream.json     dream steps/s at batch 1 and 16 beside the real World + renderer
 #   collect_*.json       what each collector recorded (episodes, frames, collisions)
 #   train_log.jsonl      the world model's training log (tokenizer, then dynamics)
-#   fidelity.json        PSNR (static / moving pixels), depth, mIoU per camera at 0.5/1/2/5 s,
-#                        beside repeat-last and the tokenizer ceiling (table: logs/fidelity.log)
-#   eyes.json            the driving network's occupancy / traffic-light heads, dream vs real, 1 s
+#   wm/checkpoint/       the trained world model (model.safetensors + config.json, under 1 MB for
+#                        tiny): `--worldmodel OUT/wm` reads it back
+#   fidelity.json        PSNR (static / moving pixels), depth, mIoU per camera at 0.5/1/2/5 s of
+#                        the dream decoded in full and residually, beside repeat-last and the
+#                        tokenizer ceiling of each decoding (table: logs/fidelity.log)
+#   eyes.json            the driving network's occupancy / traffic-light heads, dream (full and
+#                        residual decoding) vs real, 1 s
 #   actions.json         action following read back by a probe trained on real frames
 #   agreement.json       six drivers, simulator vs dream (agent-conditioned and free), merged from
 #                        agreement_DRIVER.json (one process per driver)
@@ -25,6 +29,9 @@
 #   logs/                every stage's output
 # Data and the model go to $WORK (default /tmp/e2e_wm), not to $OUT. PACK=1 packs $OUT into
 # results.tar.gz beside summary.md at the end (the device tool brings back at most 8 files).
+# SKIP="bench agreement" skips those stages (a family name skips each of its stages: agreement ->
+# agreement_expert, ...); stages: bench collect train fidelity eyes actions agreement inject. With
+# collect or train skipped, the data or the model already in $WORK is used.
 set -u
 cd "$(dirname "$0")/.."
 CKPT=${1:-runs/qsA/runs}
@@ -42,7 +49,16 @@ if [ ! -x "$PY" ]; then # a machine with torch installed system-wide (the GPU ma
 fi
 WM="$PY -m e2edrive.cli worldmodel"
 mkdir -p "$OUT/logs" "$WORK"
-rm -rf "$WORK/train" "$WORK/held" "$WORK/wm"
+
+skipped() { # skipped NAME: NAME, or its family (agreement for agreement_expert), is in $SKIP
+  local s
+  for s in ${SKIP:-}; do
+    if [ "$1" = "$s" ] || [ "${1%%_*}" = "$s" ]; then return 0; fi
+  done
+  return 1
+}
+skipped collect || rm -rf "$WORK/train" "$WORK/held"
+skipped train || rm -rf "$WORK/wm"
 export PYTHONUNBUFFERED=1
 
 if [ "${SMOKE:-0}" = 1 ]; then
@@ -81,6 +97,10 @@ stage() {
   local name=$1 cap=$2
   shift 2
   local t0 rc ms
+  if skipped "$name"; then
+    printf '%s\tskipped\t0\n' "$name" | tee -a "$OUT/stages.tsv"
+    return 0
+  fi
   t0=$(date +%s%N)
   timeout --signal=TERM --kill-after=10 "$cap" "$@" >"$OUT/logs/$name.log" 2>&1
   rc=$?
@@ -171,7 +191,7 @@ cat "$OUT/data.json"
 # 3. the tiny world model, on the GPU, each phase for a fixed time (its checkpoint is always whole)
 stage train "$CAP_TRAIN" $WM train --data "$WORK/train" --out "$WORK/wm" --preset tiny --device "$DEV" \
   --threads "$THREADS" $TRAIN_ARGS
-if [ ! -f "$WORK/wm/checkpoint/model.safetensors" ] && [ "$DEV" = cuda ]; then
+if [ ! -f "$WORK/wm/checkpoint/model.safetensors" ] && [ "$DEV" = cuda ] && ! skipped train; then
   # training on the GPU failed outright: a CPU model, and every measurement on the CPU, beat nothing
   echo "train failed on cuda: training 2 x 30 s on the CPU and measuring there" | tee -a "$OUT/machine.txt"
   rm -rf "$WORK/wm"
@@ -180,6 +200,7 @@ if [ ! -f "$WORK/wm/checkpoint/model.safetensors" ] && [ "$DEV" = cuda ]; then
     --steps 100000 --batch-size 8 --phase-seconds 30 --workers 2
 fi
 cp "$WORK/wm/train_log.jsonl" "$OUT/" 2>/dev/null
+mkdir -p "$OUT/wm" && cp -r "$WORK/wm/checkpoint" "$OUT/wm/" 2>/dev/null
 
 # 4. every measurement on held-out seeds (in parallel on the GPU machine: each is a small loop)
 run_eval() { # run_eval NAME [DEVICE]
@@ -202,7 +223,7 @@ run_eval() { # run_eval NAME [DEVICE]
   # a measurement that failed on the GPU (not one cut by its cap) runs again on the CPU
   local rc
   rc=$(awk -F'\t' -v n="$tag" '$1 == n {r = $2} END {print r}' "$OUT/stages.tsv")
-  if [ "$dev" = cuda ] && [ "$rc" != 0 ] && [ "$rc" != 124 ]; then
+  if [ "$dev" = cuda ] && [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$rc" != skipped ]; then
     run_eval "$1" cpu
   fi
 }
@@ -253,17 +274,22 @@ if b:
 fid = load("fidelity.json")
 if fid:
     for h, row in fid["summary"].items():
-        d, r, c = row["dream"], row["repeat_last"], row["ceiling"]
-        print(f"- fidelity {h} s: psnr dream {f(d['psnr'])} / repeat {f(r['psnr'])} / ceiling {f(c['psnr'])}; "
-              f"static {f(d['psnr_static'])} moving {f(d['psnr_moving'])} (repeat {f(r['psnr_moving'])}); "
-              f"depth absrel {f(d['depth_abs_rel'], 3)} / {f(r['depth_abs_rel'], 3)} / {f(c['depth_abs_rel'], 3)}; "
-              f"miou {f(d['miou'], 3)} / {f(r['miou'], 3)} / {f(c['miou'], 3)}; beats repeat: {row['dream_beats_repeat_last']}")
+        for decode, dream, ceiling in (("full", "dream", "ceiling"), ("residual", "dream_residual", "ceiling_residual")):
+            d, r, c = row[dream], row["repeat_last"], row[ceiling]
+            print(f"- fidelity {h} s [{decode}]: psnr dream {f(d['psnr'])} / repeat {f(r['psnr'])} / ceiling {f(c['psnr'])}; "
+                  f"static {f(d['psnr_static'])} moving {f(d['psnr_moving'])} (repeat {f(r['psnr_moving'])}); "
+                  f"depth absrel {f(d['depth_abs_rel'], 3)} / {f(r['depth_abs_rel'], 3)} / {f(c['depth_abs_rel'], 3)}; "
+                  f"miou {f(d['miou'], 3)} / {f(r['miou'], 3)} / {f(c['miou'], 3)}; beats repeat: {row[dream + '_beats_repeat_last']}")
 e = load("eyes.json")
 if e:
     print(f"- policy's eyes at {e['horizon_s']} s ({e['windows']} windows, {e['frames_with_light']} with a light): "
           f"occupancy IoU real {f(e['real']['occupancy_iou'], 3)} dream {f(e['dream']['occupancy_iou'], 3)} ratio {f(e['ratio']['occupancy_iou'])}; "
           f"light acc real {f(e['real']['light_acc'])} dream {f(e['dream']['light_acc'])} ratio {f(e['ratio']['light_acc'])}; "
           f"with light ratio {f(e['ratio']['light_acc_with_light'])}")
+    rr = e["ratio_residual"]
+    print(f"- policy's eyes, residual decoding: occupancy IoU {f(e['dream_residual']['occupancy_iou'], 3)} ratio "
+          f"{f(rr['occupancy_iou'])}; light acc {f(e['dream_residual']['light_acc'])} ratio {f(rr['light_acc'])}; "
+          f"with light ratio {f(rr['light_acc_with_light'])}")
 a = load("actions.json")
 if a:
     print(f"- probe: {a['probe']}")

@@ -110,7 +110,8 @@ def test_fidelity_reports_static_and_moving_pixels_and_a_summary(dataset):
     scores = result["scores"]["dream"]["1"]
     assert {"psnr", "psnr_static", "psnr_moving", "depth_abs_rel", "miou"} <= set(scores)
     row = result["summary"]["1"]
-    assert set(row) == {"dream", "repeat_last", "ceiling", "dream_beats_repeat_last"}
+    sources = {"dream", "dream_residual", "repeat_last", "ceiling", "ceiling_residual"}
+    assert set(row) == sources | {"dream_beats_repeat_last", "dream_residual_beats_repeat_last"}
     # an untrained dynamics model repeats the last latent: its dream is the ceiling of the last frame
     json.dumps(result, allow_nan=False)
 
@@ -140,8 +141,9 @@ def test_policy_eyes_scores_real_and_dreamed_frames(dataset):
     policy = DrivingModel(make_config("tiny", rig=SMALL_RIG)).eval()
     result = policy_eyes(_small_model(), policy, str(dataset), horizon_s=0.5, history=2, max_windows=2)
     assert result["windows"] == 2
-    for src in ("real", "dream"):
+    for src in ("real", "dream", "dream_residual"):
         assert 0.0 <= result[src]["light_acc"] <= 1.0
+    assert set(result["ratio_residual"]) == set(result["ratio"])
     with pytest.raises(ValueError, match="history of 7 frames"):
         policy_eyes(_small_model(), policy, str(dataset), horizon_s=0.5, history=7)
 

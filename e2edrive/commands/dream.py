@@ -45,6 +45,9 @@ class DreamArgs:
     """seed range 'A:B' (B excluded) or one seed 'A'"""
     mode: Literal["free", "agent_conditioned"] = "free"
     """free: the model moves the agents; agent_conditioned: a World beside the dream gives them"""
+    decode: Literal["full", "residual"] = "full"
+    """how the cameras are decoded: full (every frame from its latent) or residual (the context's
+    last real frame plus the decoded change since it, worldmodel.residual)"""
     inject: Literal["cut_in"] | None = None
     """adversarial event (implies agent_conditioned)"""
     max_steps: int = 0
@@ -124,7 +127,7 @@ def dream(args: DreamArgs) -> list:
         agents=mode == "agent_conditioned",
         wrap=_inject_wrap(args.inject),
     )
-    env = DreamEnv(model, start, pairs, mode)
+    env = DreamEnv(model, start, pairs, mode, decode=args.decode)
     driver.reset(env.num_envs, env.device)
     real = start.worlds[0]
     writer = renderer = None

@@ -26,6 +26,9 @@ a dream only through a hook it does not have yet). Differences, each an approxim
 - Episode results: sim.metrics' EpisodeResult from these infractions and the progress along the
   route polyline; the route is what was left at the context's end. `passed` is "no collision
   and never off road", not the scenario's own pass rule (the dream has no scenario record).
+- Images: decoded in full from the newest latents (`decode="full"`), or residually
+  (`decode="residual"`, worldmodel.residual): the context's last real frame plus the decoded
+  change since it, so static background keeps its real pixels instead of the tokenizer's blur.
 - No privileged view: `privileged()` raises, so the expert (and any `needs_privileged` driver)
   cannot drive in a dream.
 """
@@ -48,6 +51,7 @@ from e2edrive.worldmodel.config import check_rig
 from e2edrive.worldmodel.context import AgentSource, Context, world_to_ego
 from e2edrive.worldmodel.dynamics import advance_boxes
 from e2edrive.worldmodel.model import WorldModel
+from e2edrive.worldmodel.residual import DECODES, Decode, RgbAnchor
 
 ROUTE_SPACING = 5.0  # m between navigation route points (sim.map.nav)
 Mode = Literal["free", "agent_conditioned"]
@@ -81,13 +85,23 @@ class DreamEnv:
 
     start(pairs) -> (Context, AgentSource | None) makes the real context of (scenario, seed)
     episodes: `worldmodel.context.world_context` for a live World, or a recorded episode.
-    mode "agent_conditioned" needs a source of agent boxes from `start`.
+    mode "agent_conditioned" needs a source of agent boxes from `start`; `decode` picks how the
+    observation's images are decoded (full, or residual against the context's last real frame).
     """
 
-    def __init__(self, model: WorldModel, start, pairs: list[tuple[str, int]], mode: Mode = "free"):
+    def __init__(
+        self,
+        model: WorldModel,
+        start,
+        pairs: list[tuple[str, int]],
+        mode: Mode = "free",
+        decode: Decode = "full",
+    ):
         if mode not in ("free", "agent_conditioned"):
             raise ValueError(f"mode must be 'free' or 'agent_conditioned', got {mode!r}")
-        self.model, self.start, self.mode = model.eval(), start, mode
+        if decode not in DECODES:
+            raise ValueError(f"decode must be one of {DECODES}, got {decode!r}")
+        self.model, self.start, self.mode, self.decode = model.eval(), start, mode, decode
         self.cfg = model.cfg
         self.rig = self.cfg.camera_rig
         self.device = next(model.parameters()).device
@@ -165,6 +179,9 @@ class DreamEnv:
             "first": torch.ones(n, dtype=torch.bool),
             "progress": torch.zeros(n),
         }
+        if self.decode == "residual":  # the anchor: the last real frame, (n, N, 3, H, W) each
+            anchor = self.model.rgb_anchor(ctx.images[:, -1].to(dev), latents[:, -1])
+            state["anchor_real"], state["anchor_decoded"] = anchor
         for name, value in state.items():
             value = value.to(dev)
             if fresh:
@@ -286,12 +303,13 @@ class DreamEnv:
     # ---------------------------------------------------------------- views
     @torch.no_grad()
     def observation(self, images: torch.Tensor | None = None) -> Observation:
-        """The dreamed Observation: images are the decoded latents of the newest frame (a dream
-        has no renderer, so `images` must be None)."""
+        """The dreamed Observation: images are the decoded latents of the newest frame, in full or
+        residually (a dream has no renderer, so `images` must be None)."""
         if images is not None:
             raise ValueError("a dream renders its own images: call observation() without images")
         if self._images is None:
-            self._images = self.model.decode_rgb(self.latents[:, -1])  # (B, N, 3, H, W)
+            anchor = RgbAnchor(self.anchor_real, self.anchor_decoded) if self.decode == "residual" else None
+            self._images = self.model.decode_rgb(self.latents[:, -1], anchor)  # (B, N, 3, H, W)
         return Observation(
             images=self._images,
             rig=self.rig,

@@ -3,16 +3,20 @@
 For each window of a held-out dataset, the model reads K real frames and then unrolls open loop
 with the recorded actions (and the recorded odometry, speed and boxes as its inputs: the
 agent_conditioned setting, the images are all its own). At each horizon (0.5, 1, 2, 5 s = 5, 10,
-20, 50 steps) the decoded RGB, depth and semantics are compared with the recording, beside two
-references:
-    repeat_last  the last context frame, repeated (the baseline a world model must beat)
-    ceiling      the tokenizer's reconstruction of the true frame (what no dream can beat)
+20, 50 steps) the decoded RGB, depth and semantics are compared with the recording, the dream
+and the tokenizer's ceiling each decoded two ways (worldmodel.residual), beside repeat-last:
+    dream             the dreamed latents decoded in full
+    dream_residual    the dreamed latents decoded residually: the last real context frame plus
+                      the decoded change since it
+    repeat_last       the last context frame, repeated (the baseline a world model must beat)
+    ceiling           the tokenizer's reconstruction of the true frame (what no full dream can beat)
+    ceiling_residual  the true frame's latent decoded residually (what no residual dream can beat)
 
 Scores are means over windows of the per-window, per-camera PSNR (dB, capped at PSNR_CAP),
 depth abs-rel and mIoU. PSNR is also split by pixel: `psnr_moving` over the pixels the true frame
 labels as an agent (vehicle, pedestrian, chicken, goose: MOVING_CLASSES), `psnr_static` over the
 rest; a camera with no such pixel in a window does not count in that window's moving mean.
-`summary` holds the camera means and whether the dream beats repeat_last at each horizon.
+`summary` holds the camera means and whether each dream beats repeat_last at each horizon.
 Horizons longer than the held-out episodes allow (beyond episode length - K) are left out.
 """
 
@@ -27,11 +31,13 @@ from e2edrive.worldmodel.config import check_rig
 from e2edrive.worldmodel.data import Window, WindowDataset
 from e2edrive.worldmodel.metrics import depth_abs_rel, miou, psnr
 from e2edrive.worldmodel.model import WorldModel
+from e2edrive.worldmodel.residual import Frames, full_frames, residual_frames
 from e2edrive.worldmodel.tokenizer import Decoded
 
 HORIZONS_S = (0.5, 1.0, 2.0, 5.0)
 MOVING_CLASSES = (Semantic.VEHICLE, Semantic.PEDESTRIAN, Semantic.CHICKEN, Semantic.GOOSE)
-SOURCES = ("dream", "repeat_last", "ceiling")
+SOURCES = ("dream", "dream_residual", "repeat_last", "ceiling", "ceiling_residual")
+DREAMS = ("dream", "dream_residual")  # the sources that must beat repeat_last
 PSNR_CAP = 100.0  # dB: identical images have infinite PSNR, which neither a mean nor JSON can hold
 
 
@@ -53,21 +59,31 @@ def moving_mask(semantics: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-def _scores(rgb, depth, sem, w: Window, t: int) -> dict[str, torch.Tensor]:
-    """(N,) per camera of one window (B = 1): rgb (N, 3, H, W) uint8, depth (N, H, W), sem (N, H, W)."""
+def _scores(f: Frames, w: Window, t: int) -> dict[str, torch.Tensor]:
+    """(N,) per camera of the frames f (N cameras) against frame t of one window (B = 1)."""
     moving = moving_mask(w.semantics[0, t])
     return {
-        "psnr": psnr(rgb, w.images[0, t], keep=(0,)).clamp(max=PSNR_CAP),
-        "psnr_static": masked_psnr(rgb, w.images[0, t], ~moving),
-        "psnr_moving": masked_psnr(rgb, w.images[0, t], moving),
-        "depth_abs_rel": depth_abs_rel(depth, w.depth[0, t], keep=(0,)),
-        "miou": miou(sem, w.semantics[0, t], NUM_SEMANTIC_CLASSES, keep=(0,)),
+        "psnr": psnr(f.rgb, w.images[0, t], keep=(0,)).clamp(max=PSNR_CAP),
+        "psnr_static": masked_psnr(f.rgb, w.images[0, t], ~moving),
+        "psnr_moving": masked_psnr(f.rgb, w.images[0, t], moving),
+        "depth_abs_rel": depth_abs_rel(f.depth, w.depth[0, t], keep=(0,)),
+        "miou": miou(f.semantics, w.semantics[0, t], NUM_SEMANTIC_CLASSES, keep=(0,)),
     }
 
 
-def _decoded(model: WorldModel, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    d: Decoded = model.tokenizer.decode(latent)  # latent (N, C, h, w)
-    return d.rgb_uint8(), d.depth(), d.semantics.argmax(1)
+def _sources(
+    model: WorldModel, dreamed: torch.Tensor, true: torch.Tensor, anchor: Decoded, last: Frames
+) -> dict[str, Frames]:
+    """{source: Frames} of one horizon: dreamed and true latents (N, C, h, w), the decoder's output
+    on the last context frame's latent (anchor) and that frame's real images (last)."""
+    d, c = model.tokenizer.decode(dreamed), model.tokenizer.decode(true)
+    return {
+        "dream": full_frames(d),
+        "dream_residual": residual_frames(d, anchor, last),
+        "repeat_last": last,
+        "ceiling": full_frames(c),
+        "ceiling_residual": residual_frames(c, anchor, last),
+    }
 
 
 @torch.no_grad()
@@ -91,7 +107,8 @@ def evaluate_fidelity(model: WorldModel, data: str, max_windows: int = 64, strid
         w = windows[i * len(windows) // n].to(device)
         z = model.encode(w.images)  # (1, T, N, C, h, w)
         context = z[:, :K]
-        last = w.images[0, K - 1], w.depth[0, K - 1], w.semantics[0, K - 1]
+        last = Frames(w.images[0, K - 1], w.depth[0, K - 1], w.semantics[0, K - 1])
+        anchor = model.tokenizer.decode(z[0, K - 1])  # the residual decoding's anchor
         for u in range(max(steps)):
             t = K - 1 + u
             out = model.predict_from(context, w, t)
@@ -99,12 +116,8 @@ def evaluate_fidelity(model: WorldModel, data: str, max_windows: int = 64, strid
             h = u + 1
             if h not in steps:
                 continue
-            scored = {
-                "dream": _scores(*_decoded(model, out.latent[0]), w, t + 1),
-                "repeat_last": _scores(*last, w, t + 1),
-                "ceiling": _scores(*_decoded(model, z[0, t + 1]), w, t + 1),
-            }
-            for source, metrics in scored.items():
+            for source, f in _sources(model, out.latent[0], z[0, t + 1], anchor, last).items():
+                metrics = _scores(f, w, t + 1)
                 for k, v in metrics.items():
                     v = v.cpu().double()
                     ok = torch.isfinite(v)
@@ -137,43 +150,47 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
+def _sources_of(result: dict) -> list[str]:
+    """The sources a result holds (one written before residual decoding has three)."""
+    return [s for s in SOURCES if s in result["scores"]]
+
+
 def summarize_fidelity(result: dict) -> dict:
-    """{horizon: {source: {metric: camera mean}, "dream_beats_repeat_last": {metric: bool}}}:
-    higher is better for PSNR and mIoU, lower for depth abs-rel."""
+    """{horizon: {source: {metric: camera mean}, "<dream>_beats_repeat_last": {metric: bool}} for
+    each dream of DREAMS}: higher is better for PSNR and mIoU, lower for depth abs-rel."""
     out = {}
+    sources = _sources_of(result)
     for h in (f"{x:g}" for x in result["horizons_s"]):
-        row = {s: {k: _mean(v) for k, v in result["scores"][s][h].items()} for s in SOURCES}
-        beats = {}
-        for k, d in row["dream"].items():
-            r = row["repeat_last"][k]
-            if d is None or r is None:
-                beats[k] = None
-            else:
-                beats[k] = d < r if k == "depth_abs_rel" else d > r
-        row["dream_beats_repeat_last"] = beats
+        row = {s: {k: _mean(v) for k, v in result["scores"][s][h].items()} for s in sources}
+        for dream in (s for s in DREAMS if s in row):
+            beats = {}
+            for k, d in row[dream].items():
+                r = row["repeat_last"][k]
+                beats[k] = None if d is None or r is None else (d < r if k == "depth_abs_rel" else d > r)
+            row[f"{dream}_beats_repeat_last"] = beats
         out[h] = row
     return out
 
 
 def format_fidelity(result: dict) -> str:
     """A table: one row per (horizon, camera), PSNR / depth abs-rel / mIoU of each source."""
-    head = f"{'horizon':>7} {'camera':<12}" + "".join(f" {s + ' psnr/absrel/miou':>32}" for s in SOURCES)
-    lines = [f"{result['windows']} windows; psnr dB, depth abs-rel, semantic mIoU", head]
+    sources = _sources_of(result)
+    head = f"{'horizon':>7} {'camera':<12}" + "".join(f" {s:>23}" for s in sources)
+    lines = [f"{result['windows']} windows; each source: psnr dB, depth abs-rel, semantic mIoU", head]
     for h in (f"{x:g}" for x in result["horizons_s"]):
         for c, cam in enumerate([*result["cameras"], "mean"]):
             cells = []
-            for s in SOURCES:
+            for s in sources:
                 m = result["scores"][s][h]
                 vals = [_mean(m[k]) if cam == "mean" else m[k][c] for k in ("psnr", "depth_abs_rel", "miou")]
                 vals = [math.nan if v is None else v for v in vals]
-                cells.append(f" {vals[0]:>12.2f} {vals[1]:>9.3f} {vals[2]:>9.3f}")
+                cells.append(f" {vals[0]:>7.2f} {vals[1]:>7.3f} {vals[2]:>7.3f}")
             lines.append(f"{h + ' s':>7} {cam:<12}" + "".join(cells))
     lines.append("camera means, static / moving pixels PSNR dB:")
     for h, row in result.get("summary", {}).items():
-        cells = []
-        for s in SOURCES:
-            st, mv = row[s].get("psnr_static"), row[s].get("psnr_moving")
-            cells.append(f"{s} {_fmt(st)} / {_fmt(mv)}")
+        cells = [
+            f"{s} {_fmt(row[s].get('psnr_static'))} / {_fmt(row[s].get('psnr_moving'))}" for s in sources
+        ]
         lines.append(f"{h + ' s':>7} " + "   ".join(cells))
     return "\n".join(lines)
 

@@ -26,7 +26,8 @@ from torch import nn
 from e2edrive.worldmodel.config import WorldModelConfig
 from e2edrive.worldmodel.data import Window
 from e2edrive.worldmodel.dynamics import Dynamics, DynamicsOutput, match_next_boxes
-from e2edrive.worldmodel.tokenizer import Tokenizer
+from e2edrive.worldmodel.residual import RgbAnchor, residual_rgb
+from e2edrive.worldmodel.tokenizer import Tokenizer, rgb_uint8
 
 FORMAT = 1
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -45,10 +46,22 @@ class WorldModel(nn.Module):
         z = self.tokenizer.encode(images.flatten(0, 2))  # (B*T*N, C, h, w)
         return z.view(B, T, N, *z.shape[1:])
 
-    def decode_rgb(self, latent: torch.Tensor) -> torch.Tensor:
-        """(B, N, C, h, w) -> (B, N, 3, H, W) uint8."""
+    def decode_rgb(self, latent: torch.Tensor, anchor: RgbAnchor | None = None) -> torch.Tensor:
+        """(B, N, C, h, w) -> (B, N, 3, H, W) uint8: decoded in full, or residually against the
+        anchor (worldmodel.residual: the last real frame plus the decoded change since it)."""
+        rgb = self._decoded_rgb(latent)  # (B, N, 3, H, W) float in [0, 1]
+        if anchor is None:
+            return rgb_uint8(rgb)
+        return residual_rgb(rgb, anchor)
+
+    def rgb_anchor(self, images: torch.Tensor, latent: torch.Tensor) -> RgbAnchor:
+        """The anchor of residual decoding: the last real frame images (B, N, 3, H, W) uint8 and
+        its latent (B, N, C, h, w)."""
+        return RgbAnchor(images, self._decoded_rgb(latent))
+
+    def _decoded_rgb(self, latent: torch.Tensor) -> torch.Tensor:
         B, N = latent.shape[:2]
-        rgb = self.tokenizer.decode(latent.flatten(0, 1), rgb_only=True).rgb_uint8()
+        rgb = self.tokenizer.decode(latent.flatten(0, 1), rgb_only=True).rgb  # (B*N, 3, H, W)
         return rgb.view(B, N, *rgb.shape[1:])
 
     # --- losses ----------------------------------------------------------------------------------

@@ -28,6 +28,11 @@ def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.GroupNorm(4, c_out), nn.GELU())
 
 
+def rgb_uint8(rgb: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] (any shape) -> uint8, rounded to the nearest level."""
+    return (rgb * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
 @dataclass
 class Decoded:
     """What the decoder reconstructs, (B*N, ...) each."""
@@ -37,7 +42,7 @@ class Decoded:
     semantics: torch.Tensor  # (B*N, S, H, W) logits
 
     def rgb_uint8(self) -> torch.Tensor:
-        return (self.rgb * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+        return rgb_uint8(self.rgb)
 
     def depth(self) -> torch.Tensor:
         return self.log_depth.clamp(max=MAX_LOG_DEPTH).exp()
