@@ -410,7 +410,7 @@ class World:
             DT,
             self.cross_light,
             self.has_lines,
-            self.actor_pose if self.has_lines and self.has_crossers else None,
+            self.actor_pose if self.has_crossers else None,
         )
         self._refresh_derived()
 

@@ -20,6 +20,7 @@ from e2edrive.sim.actors.state import (
     stop_line_gap,
     walk_light_green,
 )
+from e2edrive.sim.actors.yielding import crosswalk_stop_gap
 from e2edrive.sim.dynamics import travel
 from e2edrive.sim.map import RoadMap, sample_ref, world_to_frenet
 from e2edrive.sim.map.features import BARRIER_SPACING
@@ -105,13 +106,16 @@ def step_actors(
 ) -> tuple[Actors, SpinState]:
     """Advance actors from time t (B,) to t + dt. route_light, cross_light: (B, I) LightState of
     the route and of the crossing road (default: the route's). actor_pose: (B, N, 3) the actors'
-    world poses, given when crosswalk pedestrians must look for cars in every frame.
+    world poses, given when the batch has pedestrians crossing the route: those on a crosswalk
+    look for cars in every frame, and cars in every frame stop for them (actors/yielding.py).
     Each behaviour proposes a motion for every actor; each actor takes its own behaviour's."""
     t_next = t + dt
     cross_light = route_light if cross_light is None else cross_light
     has_lines = _lines(a, has_lines)
     kin_vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed & ~a.spinning
-    veh, lc_t0, lc_d0, braking = _vehicle_motion(a, rmap, ego, t, route_light, cross_light, dt, has_lines)
+    veh, lc_t0, lc_d0, braking = _vehicle_motion(
+        a, rmap, ego, t, route_light, cross_light, dt, has_lines, actor_pose
+    )
     near_car = _car_near_walkers(a, actor_pose) if actor_pose is not None else None
     walking, walk, trigger_t, walk_done = _walker_motion(
         a, ego, t, dt, route_light[:, 0], cross_light[:, 0], near_car
@@ -148,10 +152,19 @@ def step_actors(
 
 
 def _vehicle_motion(
-    a: Actors, rmap: RoadMap, ego: EgoFrenet, t: torch.Tensor, route_light, cross_light, dt: float, has_lines
+    a: Actors,
+    rmap: RoadMap,
+    ego: EgoFrenet,
+    t: torch.Tensor,
+    route_light,
+    cross_light,
+    dt: float,
+    has_lines,
+    pose: torch.Tensor | None = None,
 ):
-    """Vehicles: IDM behind the leader or the stop line, and the quintic lane-change profile,
-    which starts when the ego comes within the car's lc_gap. -> (motion, lc_t0, lc_d0, braking)."""
+    """Vehicles: IDM behind the leader, the stop line or a crosswalk a pedestrian is on (when
+    pose (B, N, 3), the world poses, is given), and the quintic lane-change profile, which starts
+    when the ego comes within the car's lc_gap. -> (motion, lc_t0, lc_d0, braking)."""
     vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed
     kin_vehicle = vehicle & ~a.spinning
     g_lead, v_lead = leader_gaps(a, ego, has_lines=has_lines)
@@ -172,6 +185,8 @@ def _vehicle_motion(
         g_lead = torch.where(ego_leads, g_ego, g_lead)
         v_lead = torch.where(ego_leads, v_ego, v_lead)
         g_stop = torch.where(a.on_line, line_stop_gap(a, route_light[:, 0], cross_light[:, 0]), g_stop)
+    if pose is not None:
+        g_stop = torch.minimum(g_stop, crosswalk_stop_gap(a, pose))
     use_stop = g_stop < g_lead
     gap = torch.where(use_stop, g_stop, g_lead)
     v_l = torch.where(use_stop, torch.zeros_like(v_lead), v_lead)
