@@ -28,14 +28,14 @@ class Recipe:
     corner_seeds: int = 8
     """training episodes per other scenario: the hard cases are rarer on the road, and cheaper here
     to over-represent through the data engine's mined clips than through more raw driving"""
-    steps: dict[str, int] = field(default_factory=lambda: {"dave2": 1200, "ego_mlp": 600, "driving": 1500})
+    steps: dict[str, int] = field(default_factory=lambda: {"dave2": 1200, "ego_mlp": 600, "driving": 2300})
     """behaviour-cloning optimisation steps per network"""
     dagger_rounds: int = 1
     """rounds of the engine's loop: the policy drives (the expert watches, takes over, labels),
     triggers fire, their clips are mined and trained on with priority"""
     dagger_seeds: int = 4
     """episodes per training scenario the policy drives in each round"""
-    dagger_steps: int = 700
+    dagger_steps: int = 1000
     """optimisation steps after each round"""
     mined_repeat: int = 2
     """times each mined (triggered) clip's frames appear in the training set after a round, on top
