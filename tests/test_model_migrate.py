@@ -82,6 +82,20 @@ def test_wrong_sized_head_is_refused(old_checkpoint, tmp_path):
         load_checkpoint(tmp_path / "bad")
 
 
+def test_pads_on_the_device_the_state_is_on(old_checkpoint, device):
+    """A checkpoint loaded straight onto a GPU is padded there (the first GPU run of the world
+    model's policy-eyes stage failed on a CPU pad concatenated to CUDA weights)."""
+    from safetensors.torch import load_file
+
+    from e2edrive.model.migrate import pad_reason_heads
+
+    state = {k: v.to(device) for k, v in load_file(str(old_checkpoint[0] / "model.safetensors")).items()}
+    padded = pad_reason_heads(DrivingModel(make_config("tiny")), state)
+    assert padded["reason.classify.2.weight"].shape[0] == NUM_REASONS
+    assert padded["reason.vocab.bias"].shape[0] == len(VOCAB)
+    assert {v.device for v in padded.values()} == {state["reason.vocab.bias"].device}
+
+
 def test_optimizer_moments_grow_with_their_parameters():
     from e2edrive.model.migrate import pad_optimizer_moments
 

@@ -28,8 +28,9 @@ LOW_LOGIT = 20.0  # logit margin below the old outputs: exp(-20) ~ 2e-9 of proba
 
 
 def _pad_rows(x: torch.Tensor, n: int, fill: torch.Tensor) -> torch.Tensor:
-    """x (R_old, ...) grown to (n, ...) with copies of fill (...)."""
-    extra = fill.expand(n - x.shape[0], *x.shape[1:]).to(x.dtype)
+    """x (R_old, ...) grown to (n, ...) with copies of fill (...), on x's device (a checkpoint loaded
+    straight onto a GPU pads there)."""
+    extra = fill.to(x.device, x.dtype).expand(n - x.shape[0], *x.shape[1:])
     return torch.cat([x, extra], 0)
 
 
