@@ -192,16 +192,19 @@ def test_turning_junction_drivable_area_and_raster():
             [118.0, -30.0],  # the exit: the route after the turn
             [110.0 + 5.0 * diag, -10.0 + 5.0 * diag],  # inside corner kerb (5 m from the turn centre)
             [110.0 + 7.0 * diag, -10.0 + 7.0 * diag],  # inside corner road (the fillet, 7 m)
-            [124.5, 4.5],  # corner kerb between the two arms off the route
+            # the corner between the two arms off the route is rounded (kerb radius 7 m about
+            # (130.5, 10.5)): kerb 5.66 m from that centre, road 8.49 m from it
+            [126.5, 6.5],
             [124.5, -4.5],  # corner kerb left of the exit
+            [124.5, 4.5],
         ]
     )[None]
-    s_guess = torch.tensor([[120.0, 120.0, 120.0, 145.0, 115.0, 115.0, 120.0, 125.0]])
+    s_guess = torch.tensor([[120.0, 120.0, 120.0, 145.0, 115.0, 115.0, 120.0, 125.0, 120.0]])
     got = drivable_world(rm, pts, s_guess)[0].tolist()
-    assert got == [True, True, True, True, False, True, False, False]
+    assert got == [True, True, True, True, False, True, False, False, True]
     mat = build_ground_raster(rm).lookup(pts)[0].tolist()
     assert mat[4] == Semantic.KERB and mat[6] == Semantic.KERB and mat[7] == Semantic.KERB
-    assert all(m in (Semantic.ROAD, Semantic.CENTER_LINE) for m in (mat[0], mat[5]))
+    assert all(m in (Semantic.ROAD, Semantic.CENTER_LINE) for m in (mat[0], mat[5], mat[8]))
 
 
 def test_t_junction_has_no_missing_arm():

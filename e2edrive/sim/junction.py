@@ -1,13 +1,13 @@
 """Conflict zones between the ego's route and cross traffic at a junction.
 
-Cross traffic drives along straight world lines (sim.actors, `line`); the ego along its route
-lane. Where the route crosses a line (somewhere at more than 30 degrees: a lane the route only
-runs beside, or merges into, is no crossing), the two share a conflict zone: an interval
-[s_in, s_out] of the ego's rear-axle arc length on the route in which its box overlaps the
-actor's lane, and the interval [u_in, u_out] of the actor's line that the ego's box covers
-there; the two must not be occupied at once. Zones depend only on the map, the route lane and
-the lines, so they are computed once per episode; the expert yields by them and the record
-judges gaps by them.
+Cross traffic drives along world lines, straight or turning into an exit lane (sim.actors,
+`line`, actors/paths.py); the ego along its route lane. Where the route crosses such a path
+(somewhere at more than 30 degrees: a lane the route only runs beside, or merges into, is no
+crossing), the two share a conflict zone: an interval [s_in, s_out] of the ego's rear-axle arc
+length on the route in which its box overlaps the actor's lane, and the interval [u_in, u_out]
+of the actor's path coordinate that the ego's box covers there; the two must not be occupied
+at once. Zones depend only on the map, the route lane and the paths, so they are computed once
+per episode; the expert yields by them and the record judges gaps by them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 
 from e2edrive.core.constants import EGO_BOX_CENTER_X, EGO_LENGTH, EGO_WIDTH
 from e2edrive.sim.actors import Actors
+from e2edrive.sim.actors.paths import path_frame
 from e2edrive.sim.map import RoadMap, frenet_to_world
 
 SPAN = 45.0  # m of route either side of the junction centre searched for crossings
@@ -38,12 +39,10 @@ def conflict_zones(rmap: RoadMap, route_d: torch.Tensor, a: Actors) -> torch.Ten
     xy, yaw = frenet_to_world(rmap, s_k, route_d[:, None].expand_as(s_k))  # rear axle on the lane
     box_x = xy[..., 0] + EGO_BOX_CENTER_X * torch.cos(yaw)
     box_y = xy[..., 1] + EGO_BOX_CENTER_X * torch.sin(yaw)
-    c, sn = torch.cos(a.line_yaw)[..., None], torch.sin(a.line_yaw)[..., None]  # (B, N, 1)
-    dx = box_x[:, None] - a.line_x[..., None]
-    dy = box_y[:, None] - a.line_y[..., None]
-    u = c * dx + sn * dy  # (B, N, K) the ego box centre in the line's frame
-    e = -sn * dx + c * dy
-    rel = yaw[:, None, :] - a.line_yaw[..., None]
+    path = (a.line_x, a.line_y, a.line_yaw, a.turn_s0, a.turn_kappa)
+    u, e, head = path_frame(box_x[:, None], box_y[:, None], *(p[..., None] for p in path))
+    # u, e (B, N, K): the ego box centre in the frame of the actor's path; head its heading there
+    rel = yaw[:, None, :] - head
     rc, rs = torch.cos(rel).abs(), torch.sin(rel).abs()
     across = rs * EGO_LENGTH / 2 + rc * EGO_WIDTH / 2  # the box's half extent across the line
     along = rc * EGO_LENGTH / 2 + rs * EGO_WIDTH / 2  # and along it

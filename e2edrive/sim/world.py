@@ -345,12 +345,14 @@ class World:
     def _scene_flags(self) -> None:
         """Host flags of what the batch holds, so that the step and the expert skip what no
         episode needs (and the existing scenarios run exactly as before): junction arms, cross
-        traffic on lines, pedestrians crossing the route, cars parked at the lane's edge."""
+        traffic on lines (turning cars among it), pedestrians crossing the route, cars parked at the
+        lane's edge."""
         self.has_arms = bool(self.rmap.arm_valid.any())
         self.has_lines = self._any_lines()
         self.conflict = conflict_zones(self.rmap, self.route_d, self.actors)
         actors = [(spec, a) for spec in self.specs for a in spec.actors]
         self.has_crossers = any(a.cls == ObjectClass.PEDESTRIAN and a.vd != 0 for _, a in actors)
+        self.has_turns = any(a.turn_s0 != float("inf") for _, a in actors)  # cross traffic that turns
         self.has_parked = any(
             a.cls == ObjectClass.VEHICLE
             and a.behavior == Behavior.STATIC
@@ -410,7 +412,8 @@ class World:
             DT,
             self.cross_light,
             self.has_lines,
-            self.actor_pose if self.has_crossers else None,
+            self.actor_pose if self.has_crossers or self.has_turns else None,
+            self.has_turns,
         )
         self._refresh_derived()
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from e2edrive.core.constants import EGO_LENGTH, EGO_WIDTH, LightState, ObjectClass
+from e2edrive.sim.actors.paths import path_frame
 
 MAX_ACTORS = 32  # per environment; the benchmark needs >= 20
 SCHED_K = 4  # breakpoints of a desired-speed schedule
@@ -63,6 +64,10 @@ class ActorSpec:
     (0: it obeys the route's light, 1: the crossing road's), line_end (it vanishes past it).
     Crosswalk pedestrians: walk_light (0: they set off only on the route's green, 1: on the
     crossing road's, -1: no light); once on the crosswalk they finish crossing.
+    Turning cross traffic (actors/paths.py): its path leaves the line at line coordinate turn_s0
+    on a quarter arc of curvature turn_kappa (1/m, positive left; s then counts along the path).
+    A left-turner waits with its box centre at path coordinate yield_s while oncoming traffic
+    (actors/turning.py) is within its gap of the stretch [yield_lo, yield_hi] of its line.
     """
 
     cls: ObjectClass
@@ -93,6 +98,11 @@ class ActorSpec:
     light: int = 1
     line_end: float = float("inf")
     walk_light: int = -1
+    turn_s0: float = float("inf")
+    turn_kappa: float = 0.0
+    yield_s: float = float("inf")
+    yield_lo: float = float("inf")
+    yield_hi: float = float("inf")
 
 
 @dataclass
@@ -144,6 +154,11 @@ class Actors:
     light_group: torch.Tensor  # long, 0 route light, 1 crossing light
     line_end: torch.Tensor
     walk_light: torch.Tensor  # long, the light a crossing pedestrian waits for (-1: none)
+    turn_s0: torch.Tensor  # path coordinate where a turning line actor's arc starts (inf: straight)
+    turn_kappa: torch.Tensor  # the arc's signed curvature, 1/m (0: straight)
+    yield_s: torch.Tensor  # a left-turner's waiting point (path coordinate of its centre; inf: none)
+    yield_lo: torch.Tensor  # the stretch of its line oncoming traffic must be clear of
+    yield_hi: torch.Tensor
 
     def select(self, mask: torch.Tensor, other: Actors) -> Actors:
         """Per-environment select: other where mask (B,) is True, self elsewhere."""
@@ -176,6 +191,11 @@ _SPEC_SCALARS = (
     "idle_amp",
     "stop_at",
     "line_end",
+    "turn_s0",
+    "turn_kappa",
+    "yield_s",
+    "yield_lo",
+    "yield_hi",
 )
 
 
@@ -204,6 +224,8 @@ def pack_actors(specs: list[list[ActorSpec]], device, n_max: int = MAX_ACTORS) -
     cols["lc_gap"][:] = -np.inf
     cols["stop_at"][:] = np.inf
     cols["line_end"][:] = np.inf
+    for name in ("turn_s0", "yield_s", "yield_lo", "yield_hi"):
+        cols[name][:] = np.inf
     for b, env in enumerate(specs):
         lines: dict[tuple[float, float, float], int] = {}  # distinct lines of the episode -> frame
         if len(env) > n_max:
@@ -310,21 +332,32 @@ def leader_gaps(
     return g, v_lead
 
 
+PARTED = 7.0  # m of its own branch the rear of the car ahead has driven when two paths have parted
+
+
 def _same_frame(a: Actors) -> torch.Tensor:
-    """(B, N, N+1) actor i and actor j (the ego last, on the route) share a frame."""
+    """(B, N, N+1) actor i and actor j (the ego last, on the route) share a frame: the same line,
+    and the same path on it (the same turn), or different paths that have not yet parted (the
+    rear of the car further along is less than PARTED m past the point where they part)."""
     same = a.frame[:, :, None] == a.frame[:, None]
+    same_path = (a.turn_s0[:, :, None] == a.turn_s0[:, None]) & (
+        a.turn_kappa[:, :, None] == a.turn_kappa[:, None]
+    )
+    part_s = torch.minimum(a.turn_s0[:, :, None], a.turn_s0[:, None])
+    rear = a.s - a.size[..., 0] / 2
+    parted = torch.maximum(rear[:, :, None], rear[:, None]) > part_s + PARTED
+    same = same & (same_path | ~parted)
     ego = ~a.on_line[..., None]  # the ego leads route actors only (line_ego_gap does the rest)
     return torch.cat([same, ego], -1)
 
 
 def line_ego_gap(a: Actors, ego: EgoFrenet, lateral_margin: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
     """Gap (B, N) from each line actor's front to the ego's box when the ego is ahead in its lane
-    (the ego's extent measured in the line's frame), and the ego's speed along the line."""
-    c, sn = torch.cos(a.line_yaw), torch.sin(a.line_yaw)
-    dx = ego.box[:, None, 0] - a.line_x
-    dy = ego.box[:, None, 1] - a.line_y
-    eu, ed = c * dx + sn * dy, -sn * dx + c * dy
-    rel = ego.box[:, None, 2] - a.line_yaw
+    (the ego's extent measured in the frame of its path), and the ego's speed along the path."""
+    eu, ed, head = path_frame(
+        ego.box[:, None, 0], ego.box[:, None, 1], a.line_x, a.line_y, a.line_yaw, a.turn_s0, a.turn_kappa
+    )
+    rel = ego.box[:, None, 2] - head
     rc, rs = torch.cos(rel).abs(), torch.sin(rel).abs()
     ext_u = rc * EGO_LENGTH / 2 + rs * EGO_WIDTH / 2
     ext_d = rs * EGO_LENGTH / 2 + rc * EGO_WIDTH / 2

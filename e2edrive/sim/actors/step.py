@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from e2edrive.core.constants import EGO_LENGTH, EGO_WIDTH
+from e2edrive.core.constants import EGO_LENGTH, EGO_WIDTH, TurnCommand
+from e2edrive.sim.actors.paths import path_pose
 from e2edrive.sim.actors.spinout import SpinState, advance_spin, start_spin
 from e2edrive.sim.actors.state import (
     Actors,
@@ -20,6 +21,7 @@ from e2edrive.sim.actors.state import (
     stop_line_gap,
     walk_light_green,
 )
+from e2edrive.sim.actors.turning import oncoming_yield_gap, turn_speed_accel
 from e2edrive.sim.actors.yielding import crosswalk_stop_gap
 from e2edrive.sim.dynamics import travel
 from e2edrive.sim.map import RoadMap, sample_ref, world_to_frenet
@@ -48,18 +50,11 @@ def actor_world_poses(
     a: Actors, rmap: RoadMap, spin: SpinState, has_lines: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """World box poses (B, N, 3) and velocities (B, N, 2); the spinning car from its rigid body,
-    cross traffic from its line. has_lines: host flag, any actor on a line (None: look)."""
+    cross traffic from its path (actors/paths.py: through its turn's arc too). has_lines: host
+    flag, any actor on a line (None: look)."""
     ref = sample_ref(rmap, a.s)  # (B, N, 4)
-    if _lines(a, has_lines):  # cross traffic: its own straight line replaces the route's
-        line = torch.stack([a.line_x, a.line_y, a.line_yaw, torch.zeros_like(a.s)], -1)
-        line = torch.cat(
-            [
-                line[..., :1] + a.s[..., None] * torch.cos(line[..., 2:3]),
-                line[..., 1:2] + a.s[..., None] * torch.sin(line[..., 2:3]),
-                line[..., 2:],
-            ],
-            -1,
-        )
+    if _lines(a, has_lines):  # cross traffic: its own path (straight, or turning) replaces the route's
+        line = path_pose(a.line_x, a.line_y, a.line_yaw, a.turn_s0, a.turn_kappa, a.s)
         ref = torch.where(a.on_line[..., None], line, ref)
     c, sn = torch.cos(ref[..., 2]), torch.sin(ref[..., 2])
     xy = torch.stack([ref[..., 0] - a.d * sn, ref[..., 1] + a.d * c], -1)
@@ -103,18 +98,22 @@ def step_actors(
     cross_light: torch.Tensor | None = None,
     has_lines: bool | None = None,
     actor_pose: torch.Tensor | None = None,
+    has_turns: bool = False,
 ) -> tuple[Actors, SpinState]:
     """Advance actors from time t (B,) to t + dt. route_light, cross_light: (B, I) LightState of
     the route and of the crossing road (default: the route's). actor_pose: (B, N, 3) the actors'
     world poses, given when the batch has pedestrians crossing the route: those on a crosswalk
-    look for cars in every frame, and cars in every frame stop for them (actors/yielding.py).
-    Each behaviour proposes a motion for every actor; each actor takes its own behaviour's."""
+    look for cars in every frame, and cars in every frame stop for them (actors/yielding.py); and
+    when has_turns (host flag: the batch has cross traffic that turns): left-turners judge the
+    gaps in oncoming traffic by them, and turning cars keep to their arc's speed
+    (actors/turning.py). Each behaviour proposes a motion for every actor; each actor takes its
+    own behaviour's."""
     t_next = t + dt
     cross_light = route_light if cross_light is None else cross_light
     has_lines = _lines(a, has_lines)
     kin_vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed & ~a.spinning
     veh, lc_t0, lc_d0, braking = _vehicle_motion(
-        a, rmap, ego, t, route_light, cross_light, dt, has_lines, actor_pose
+        a, rmap, ego, t, route_light, cross_light, dt, has_lines, actor_pose, has_turns
     )
     near_car = _car_near_walkers(a, actor_pose) if actor_pose is not None else None
     walking, walk, trigger_t, walk_done = _walker_motion(
@@ -161,9 +160,11 @@ def _vehicle_motion(
     dt: float,
     has_lines,
     pose: torch.Tensor | None = None,
+    has_turns: bool = False,
 ):
     """Vehicles: IDM behind the leader, the stop line or a crosswalk a pedestrian is on (when
-    pose (B, N, 3), the world poses, is given), and the quintic lane-change profile, which starts
+    pose (B, N, 3), the world poses, is given), a left-turner's waiting point while oncoming
+    traffic is within its gap (has_turns), and the quintic lane-change profile, which starts
     when the ego comes within the car's lc_gap. -> (motion, lc_t0, lc_d0, braking)."""
     vehicle = (a.behavior == int(Behavior.VEHICLE)) & a.valid & ~a.crashed
     kin_vehicle = vehicle & ~a.spinning
@@ -187,10 +188,15 @@ def _vehicle_motion(
         g_stop = torch.where(a.on_line, line_stop_gap(a, route_light[:, 0], cross_light[:, 0]), g_stop)
     if pose is not None:
         g_stop = torch.minimum(g_stop, crosswalk_stop_gap(a, pose))
+    if has_turns and pose is not None:
+        ego_left = rmap.inter_valid[:, 0] & (rmap.inter_turn[:, 0] == int(TurnCommand.LEFT))
+        g_stop = torch.minimum(g_stop, oncoming_yield_gap(a, pose, ego, ego_left))
     use_stop = g_stop < g_lead
     gap = torch.where(use_stop, g_stop, g_lead)
     v_l = torch.where(use_stop, torch.zeros_like(v_lead), v_lead)
     acc = idm_accel(a.speed, scheduled_speed(a, t), gap, v_l)
+    if has_turns:
+        acc = torch.minimum(acc, turn_speed_accel(a))
     acc = torch.maximum(acc, -a.max_decel)
     ds, v_new = travel(a.speed, acc, dt)
     # brake lights: on while the driver brakes (also holding the car at a standstill) or skids
@@ -248,10 +254,11 @@ def _walker_motion(
     trigger_t = torch.where(walker & trig, t[:, None].expand(B, N), a.trigger_t)
     walking = walker & (t[:, None] >= trigger_t + a.start_delay) & ~a.walk_done
     # a pedestrian waiting for its walk light sets off on green, and not while a car (the ego)
-    # is on its crosswalk; one already crossing finishes
+    # is on its crosswalk (the route's: one on an arm's is on a world line); one already
+    # crossing finishes
     set_off = a.d != a.d_home
     reach = a.size[..., 0] / 2 + 0.5
-    car_on_it = (ego.front_s[:, None] > a.s - reach) & (ego.rear_s[:, None] < a.s + reach)
+    car_on_it = (ego.front_s[:, None] > a.s - reach) & (ego.rear_s[:, None] < a.s + reach) & ~a.on_line
     if near_car is not None:
         car_on_it = car_on_it | near_car
     car_on_it = car_on_it & (a.walk_light >= 0)

@@ -188,6 +188,7 @@ def _paint_junction(mat: torch.Tensor, origin: torch.Tensor, m: RoadMap) -> None
     for k in arms:
         h = float(m.arm[0, k, 3])
         _paint_world(mat, origin, arm_band(k, -h, ARM_LENGTH, -h, h)[0], Semantic.ROAD)
+    _paint_corner(mat, origin, m)
 
     def outside_box(s):
         return (s < j0) | (s > j1)
@@ -234,6 +235,23 @@ def _paint_junction(mat: torch.Tensor, origin: torch.Tensor, m: RoadMap) -> None
         s, d = _band(ps - hl, ps + hl, pd - hw, pd + hw, dev)
         keep = ((s - ps) / hl) ** 2 + ((d - pd) / hw) ** 2 <= 1.0
         _paint(mat, origin, m, s[keep], d[keep], Semantic.PUDDLE)
+
+
+def _paint_corner(mat: torch.Tensor, origin: torch.Tensor, m: RoadMap) -> None:
+    """The rounded corner between the two arms off the route (roadmap.on_corner): its kerb, a
+    SIDEWALK-wide ring inside the kerb's disc, then its road surface."""
+    from e2edrive.sim.map.roadmap import CORNER_KERB_RADIUS, on_corner
+
+    if not bool(m.arm_valid[0].all()):
+        return
+    h, r = float(m.arm[0, 0, 3]), CORNER_KERB_RADIUS
+    a1, a2 = _band(h, h + r, h, h + r, mat.device)
+    e1, e2 = (torch.stack([torch.cos(m.arm[0, k, 2]), torch.sin(m.arm[0, k, 2])]) for k in (0, 1))
+    xy = m.arm[0, 0, :2] + a1[:, None] * e1 + a2[:, None] * e2  # (P, 2)
+    road = on_corner(m, xy[None])[0]
+    ring = ~road & ((a1 - h - r) ** 2 + (a2 - h - r) ** 2 >= (r - SIDEWALK) ** 2)
+    _paint_world(mat, origin, xy[ring & on_corner(m, xy[None], margin=SIDEWALK)[0]], Semantic.KERB)
+    _paint_world(mat, origin, xy[road], Semantic.ROAD)
 
 
 def _on_arm_surface(m: RoadMap, arms: list[int], s: torch.Tensor, d: torch.Tensor) -> torch.Tensor:

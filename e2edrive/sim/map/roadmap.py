@@ -30,6 +30,7 @@ MAX_INTERSECTIONS = 1
 MAX_PUDDLES = 2
 MAX_ARMS = 2  # junction arms off the route: a turning 4-way has two (ahead and the far side)
 ARM_LENGTH = 100.0  # m from the junction centre to an arm's far end (room for queues of cross traffic)
+CORNER_KERB_RADIUS = 7.0  # m, the kerb where the two arms off the route meet: its right-turn lane has 8.75 m
 
 
 @dataclass
@@ -55,7 +56,9 @@ class RoadMap:
     inter_missing: (B, I) long, a T junction's missing arm as a TurnCommand direction, -1: 4-way
     arm:          (B, A, 4) arms off the route: centre x, y, heading pointing away from the
                   centre (rad), half width (m); each covers along [-half, ARM_LENGTH] and
-                  across [-half, half] of its own frame (the box included); arm_valid (B, A)
+                  across [-half, half] of its own frame (the box included); arm_valid (B, A).
+                  Where two arms meet at right angles their corner is rounded with a kerb of
+                  CORNER_KERB_RADIUS (`on_corner`), so cross traffic can turn right there
     """
 
     ref: torch.Tensor
@@ -271,13 +274,39 @@ def arm_coords(rmap: RoadMap, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def on_arms(rmap: RoadMap, xy: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
-    """Is the world point xy (B, ..., 2) on a junction arm off the route (box included)?"""
+    """Is the world point xy (B, ..., 2) on a junction arm off the route (box included), or on the
+    rounded corner between two of them (`on_corner`)?"""
     B = xy.shape[0]
     view = (B,) + (1,) * (xy.dim() - 2) + (MAX_ARMS,)
     along, across = arm_coords(rmap, xy)
     half = rmap.arm[..., 3].view(view)
     inside = (along >= -half - margin) & (along <= ARM_LENGTH + margin) & (across.abs() <= half + margin)
-    return (inside & rmap.arm_valid.view(view)).any(-1)
+    return (inside & rmap.arm_valid.view(view)).any(-1) | on_corner(rmap, xy, margin)
+
+
+def corner_coords(rmap: RoadMap, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """World points xy (B, ..., 2) measured along each of the two arms off the route from the
+    junction centre, (a1, a2) (B, ...), and (B, ...) whether the map has that corner: both arms,
+    at right angles (a turning 4-way, or a T the route drives straight through)."""
+    along, _ = arm_coords(rmap, xy)  # (B, ..., A)
+    B = xy.shape[0]
+    view = (B,) + (1,) * (xy.dim() - 2)
+    square = torch.cos(rmap.arm[:, 0, 2] - rmap.arm[:, 1, 2]).abs() < 0.1
+    has = (rmap.arm_valid[:, 0] & rmap.arm_valid[:, 1] & square).view(view)
+    return along[..., 0], along[..., 1], has.expand(along.shape[:-1])
+
+
+def on_corner(rmap: RoadMap, xy: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+    """Is the world point xy (B, ..., 2) on the rounded corner between the two arms off the route:
+    beyond the junction box's corner (h, h), within the square of side CORNER_KERB_RADIUS r, and
+    outside the kerb's disc of radius r centred at (h + r, h + r) (arm coordinates)?"""
+    a1, a2, has = corner_coords(rmap, xy)
+    B = xy.shape[0]
+    h = rmap.arm[:, 0, 3].view((B,) + (1,) * (xy.dim() - 2))
+    r = CORNER_KERB_RADIUS
+    square = (a1 >= h - margin) & (a1 <= h + r) & (a2 >= h - margin) & (a2 <= h + r)
+    outside = (a1 - h - r) ** 2 + (a2 - h - r) ** 2 >= (r - margin) ** 2
+    return has & square & outside
 
 
 def light_state(rmap: RoadMap, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,9 +30,11 @@ from e2edrive.sim.scenarios.junctions import (
     PED_COLOR,
     PED_SIZE,
     T_JUNCTION_SHARE,
+    arm_pedestrians,
     cross_car,
     cross_stream,
     crosswalk_pedestrian,
+    draw_cross_turn,
     draw_turn,
     junction_pedestrians,
     junction_road,
@@ -73,6 +75,9 @@ class TrafficLightTurn(Scenario):
             if arm != int(TurnCommand.STRAIGHT) or it.turning:
                 actors += cross_stream(rng, rd, arm, int(rng.integers(0, 4)))
         actors += junction_pedestrians(rng, rd, int(rng.integers(0, 3)))
+        # and on the straight arm's crosswalk when it is off the route: they walk on the crossing
+        # road's green, when cross traffic turns into that arm (and the ego waits at its red)
+        actors += arm_pedestrians(rng, rd, 3)
         return EpisodeSpec(
             rd,
             actors,
@@ -118,7 +123,10 @@ class TurnLeftUnprotected(Scenario):
             dist = v_stream * t_arr
             if dist > ARM_LENGTH - 3.0:
                 break
-            actors.append(cross_car(rng, rd, int(TurnCommand.STRAIGHT), dist, v_stream))
+            turn, radius = draw_cross_turn(rng, it, int(TurnCommand.STRAIGHT))  # some turn left
+            actors.append(
+                cross_car(rng, rd, int(TurnCommand.STRAIGHT), dist, v_stream, turn=turn, radius=radius)
+            )
             t_arr += rng.uniform(1.3, 3.0) if rng.uniform() < 0.7 else rng.uniform(5.0, 8.0)
         # queued cross traffic waiting at its red on the crossing road
         for arm in source_arms(it):
