@@ -364,7 +364,9 @@ class World:
     def _refresh_derived(self) -> None:
         """Quantities derived from the state that the step, the expert and the scene share."""
         self.route_light, self.cross_light = light_state(self.rmap, self.t)
-        self.actor_pose, self.actor_vel = actor_world_poses(self.actors, self.rmap, self.spin, self.has_lines)
+        self.actor_pose, self.actor_vel = actor_world_poses(
+            self.actors, self.rmap, self.spin, self.has_lines, self.has_turns
+        )
         ref_yaw = frenet_to_world(self.rmap, self.ego_s, self.ego_d)[1]
         self.ego_dpsi = wrap_angle(self.ego.yaw - ref_yaw)
 

@@ -38,13 +38,16 @@ def _arc(x0, y0, yaw0, s0, k):
     return turning, s0, k, (xs, ys), (xc, yc), length, h1, (xe, ye)
 
 
-def path_pose(x0, y0, yaw0, s0, k, s) -> torch.Tensor:
+def path_pose(x0, y0, yaw0, s0, k, s, turns: bool = True) -> torch.Tensor:
     """(..., 4) x, y, heading, curvature of paths (x0, y0, yaw0, s0, k: (...)) at path coordinate s
-    (...), shapes broadcast. Beyond the arc's end the exit lane goes on straight."""
+    (...), shapes broadcast. Beyond the arc's end the exit lane goes on straight. turns: host
+    flag, some path may turn (False: straight lines only, the arcs are not computed)."""
     x0, y0, yaw0, s0, k, s = torch.broadcast_tensors(x0, y0, yaw0, s0, k, s)
     straight = torch.stack(
         [x0 + s * torch.cos(yaw0), y0 + s * torch.sin(yaw0), yaw0, torch.zeros_like(s)], -1
     )
+    if not turns:
+        return straight
     turning, s0, k, (xs, ys), _, length, h1, (xe, ye) = _arc(x0, y0, yaw0, s0, k)
     sigma = (s - s0).clamp(min=0.0)
     on_arc = torch.minimum(sigma, length)
@@ -60,13 +63,18 @@ def path_pose(x0, y0, yaw0, s0, k, s) -> torch.Tensor:
     return torch.where(turning[..., None], turned, straight)
 
 
-def path_frame(px, py, x0, y0, yaw0, s0, k) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def path_frame(
+    px, py, x0, y0, yaw0, s0, k, turns: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """World points (px, py) in the frame of paths (all broadcast to (...)): (u, e, heading), the
     path coordinate of the nearest point of the path, the offset to its left, and the path's
-    heading there. The nearest of three pieces: the line up to s0, the arc, the exit ray."""
+    heading there. The nearest of three pieces: the line up to s0, the arc, the exit ray.
+    turns: host flag, some path may turn (False: the lines' own frames only)."""
     c0, n0 = torch.cos(yaw0), torch.sin(yaw0)
     dx, dy = px - x0, py - y0
     u1, e1 = c0 * dx + n0 * dy, -n0 * dx + c0 * dy  # the line's own frame
+    if not turns:
+        return u1, e1, torch.broadcast_to(yaw0, u1.shape)
     turning, s0, k, (xs, ys), (xc, yc), length, h1, (xe, ye) = _arc(x0, y0, yaw0, s0, k)
     # piece 1, the line: past its end the distance is to the arc's start
     d1 = torch.where(u1 <= s0, e1.abs(), torch.hypot(px - xs, py - ys))

@@ -351,12 +351,14 @@ def _same_frame(a: Actors) -> torch.Tensor:
     return torch.cat([same, ego], -1)
 
 
-def line_ego_gap(a: Actors, ego: EgoFrenet, lateral_margin: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+def line_ego_gap(
+    a: Actors, ego: EgoFrenet, lateral_margin: float = 0.3, turns: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gap (B, N) from each line actor's front to the ego's box when the ego is ahead in its lane
-    (the ego's extent measured in the frame of its path), and the ego's speed along the path."""
-    eu, ed, head = path_frame(
-        ego.box[:, None, 0], ego.box[:, None, 1], a.line_x, a.line_y, a.line_yaw, a.turn_s0, a.turn_kappa
-    )
+    (the ego's extent measured in the frame of its path), and the ego's speed along the path.
+    turns: host flag, some path may turn."""
+    path = (a.line_x, a.line_y, a.line_yaw, a.turn_s0, a.turn_kappa)
+    eu, ed, head = path_frame(ego.box[:, None, 0], ego.box[:, None, 1], *path, turns=turns)
     rel = ego.box[:, None, 2] - head
     rc, rs = torch.cos(rel).abs(), torch.sin(rel).abs()
     ext_u = rc * EGO_LENGTH / 2 + rs * EGO_WIDTH / 2

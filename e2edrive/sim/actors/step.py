@@ -47,14 +47,15 @@ def _lines(a: Actors, has_lines: bool | None) -> bool:
 
 
 def actor_world_poses(
-    a: Actors, rmap: RoadMap, spin: SpinState, has_lines: bool | None = None
+    a: Actors, rmap: RoadMap, spin: SpinState, has_lines: bool | None = None, has_turns: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """World box poses (B, N, 3) and velocities (B, N, 2); the spinning car from its rigid body,
-    cross traffic from its path (actors/paths.py: through its turn's arc too). has_lines: host
-    flag, any actor on a line (None: look)."""
+    cross traffic from its path (actors/paths.py: through its turn's arc too). has_lines,
+    has_turns: host flags, any actor on a line, any line that turns (None: look)."""
     ref = sample_ref(rmap, a.s)  # (B, N, 4)
     if _lines(a, has_lines):  # cross traffic: its own path (straight, or turning) replaces the route's
-        line = path_pose(a.line_x, a.line_y, a.line_yaw, a.turn_s0, a.turn_kappa, a.s)
+        turns = bool((a.turn_kappa != 0).any()) if has_turns is None else has_turns
+        line = path_pose(a.line_x, a.line_y, a.line_yaw, a.turn_s0, a.turn_kappa, a.s, turns)
         ref = torch.where(a.on_line[..., None], line, ref)
     c, sn = torch.cos(ref[..., 2]), torch.sin(ref[..., 2])
     xy = torch.stack([ref[..., 0] - a.d * sn, ref[..., 1] + a.d * c], -1)
@@ -181,7 +182,7 @@ def _vehicle_motion(
     )
     g_stop = torch.where(rmap.inter_valid[:, :1], g_stop, torch.full_like(g_stop, float("inf")))
     if has_lines:
-        g_ego, v_ego = line_ego_gap(a, ego)
+        g_ego, v_ego = line_ego_gap(a, ego, turns=has_turns)
         ego_leads = g_ego < g_lead
         g_lead = torch.where(ego_leads, g_ego, g_lead)
         v_lead = torch.where(ego_leads, v_ego, v_lead)

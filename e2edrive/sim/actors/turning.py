@@ -70,7 +70,7 @@ def oncoming_yield_gap(
     dx = xy[:, None, :, 0] - a.line_x[..., None]  # (B, N, N+1)
     dy = xy[:, None, :, 1] - a.line_y[..., None]
     u, e = c * dx + sn * dy, -sn * dx + c * dy
-    against = torch.cos(head[:, None, :] - a.line_yaw[..., None]) < -ONCOMING_COS
+    against = torch.cos(head)[:, None, :] * c + torch.sin(head)[:, None, :] * sn < -ONCOMING_COS
     in_lane = (e > E_ONCOMING[0]) & (e < E_ONCOMING[1])
     rear, front = u + length[:, None] / 2, u - length[:, None] / 2
     lo, hi = a.yield_lo[..., None], a.yield_hi[..., None]
