@@ -17,8 +17,10 @@ line. Behaviours:
   the route) instead: s is its position along the line, d its offset to the left, psi its heading
   relative to the line. It follows actors on the same line and the ego when the ego is in its
   lane, stops at its own stop line on its own light (the route's or the crossing road's), and
-  leaves the world past `line_end`. Route actors and line actors do not see each other (the
-  lights keep them apart); the ego sees both in the world frame.
+  leaves the world past `line_end`. A turning one leaves its line on a quarter arc into its exit
+  lane (actors/paths.py; s then counts along that path), slows for the arc, and, turning left,
+  waits for a gap in oncoming traffic (actors/turning.py). Route actors and line actors do not
+  see each other (the lights keep them apart); the ego sees both in the world frame.
 - A VEHICLE with a finite spin time becomes a 2D rigid body (sim.rigid_body) when that time
   comes: it loses rear grip, spins, hits the barrier and bounces back. Its Frenet coordinates are
   then recovered by projection, so the others still see it.

@@ -1,6 +1,7 @@
 """Junction building blocks for the urban scenarios: roads whose route turns (or not) at a
 signalised 4-way or T junction, light cycles, and the junction's traffic: cross traffic on the
-arms (world lines, sim.actors `line`; some of it turns) and pedestrians on the route's crosswalks.
+arms (world lines, sim.actors `line`; some of it turns) and pedestrians on the route's crosswalks
+and on the straight arm's.
 
 Turn radii are those of the lane the ego drives: 8-12 m turning right (inside the corner),
 12-18 m turning left (across the oncoming lane). Cross traffic turns from one arm off the route
