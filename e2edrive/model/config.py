@@ -61,7 +61,11 @@ class DrivingConfig:
 
     # Fields added after checkpoints were written, with the value that computes what those
     # checkpoints computed: a checkpoint lacking one still loads (model.checkpoint.config_from_dict).
-    ADDED_FIELDS: ClassVar[dict] = {"planner_corridor": False, "corridor_teacher": 0.0}
+    ADDED_FIELDS: ClassVar[dict] = {
+        "planner_corridor": False,
+        "corridor_teacher": 0.0,
+        "control_dropout": 0.0,
+    }
 
     preset: str = "tiny"
     """name of the preset this config was made from (informational)"""
@@ -120,6 +124,11 @@ class DrivingConfig:
     2020), but our expert has a reaction lag (its next acceleration depends on its last), so the
     last acceleration is real information: without it the quickstart policy scored lower
     (BENCHMARKS.md, "what we tried"). ("speed", "yaw_rate") hides them"""
+    control_dropout: float = 0.0
+    """training only: probability that a sample's previous controls (the ego status's accel and
+    steer) are hidden from the planner (zeroed after normalisation), so it must also decide from
+    what it sees: the middle way between reading them (the expert's reaction lag makes them
+    informative) and leaving them out (ego_inputs), as ChauffeurNet's past-motion dropout; 0: off"""
     camera_dropout: float = 0.0
     """training only: probability that a camera frame is dropped from the BEV attention (robustness
     to a failed camera); dropped cameras are treated exactly like camera_valid=False"""
@@ -135,6 +144,8 @@ class DrivingConfig:
             raise ValueError(f"corridor_teacher must be in [0, 1], got {self.corridor_teacher}")
         if self.corridor_teacher > 0 and not self.planner_corridor:
             raise ValueError("corridor_teacher needs planner_corridor=True")
+        if not 0.0 <= self.control_dropout <= 1.0:
+            raise ValueError(f"control_dropout must be in [0, 1], got {self.control_dropout}")
         if not 0.0 <= self.camera_dropout < 1.0:
             raise ValueError(f"camera_dropout must be in [0, 1), got {self.camera_dropout}")
         self.widths, self.depths = tuple(self.widths), tuple(self.depths)

@@ -31,7 +31,7 @@ from e2edrive.model.corridor import CORRIDOR_FEATURES, corridor_features, teache
 from e2edrive.model.head_losses import centernet_focal, masked_l1, sigmoid_focal
 from e2edrive.model.heads import NUM_LIGHT_STATES, BevHeads, DepthHead, TrafficLightHead
 from e2edrive.model.output import DrivingOutput
-from e2edrive.model.planner import Planner, nav_ego_features, route_points_of
+from e2edrive.model.planner import EGO_NAMES, NAV_FEATURES, Planner, nav_ego_features, route_points_of
 from e2edrive.model.reason import ReasonHead, explain, sentence_table
 from e2edrive.model.regnet import RegNetEncoder, RegNetSpec, load_torchvision_weights
 from e2edrive.model.targets import make_targets
@@ -203,7 +203,8 @@ class DrivingModel(DrivingPolicy):
         for t in range(T):  # T is a shape, not a tensor value
             fused, h = self.temporal.step(bev[:, t], h, obs.odom[:, t], obs.first[:, t])
         last_feats = feats.view(B, T, *feats.shape[1:])[:, -1]  # (B, N, C, h, w)
-        return self.decode(fused, last_feats, valid[:, -1], self._nav_ego(obs, -1), self._teacher(labels, B))
+        nav_ego = self._hide_controls(self._nav_ego(obs, -1))
+        return self.decode(fused, last_feats, valid[:, -1], nav_ego, self._teacher(labels, B))
 
     def init_state(self, batch: int, device: torch.device | str) -> tuple[torch.Tensor]:
         return (self.temporal.init_state(batch, self.config.channels, device),)
@@ -268,6 +269,17 @@ class DrivingModel(DrivingPolicy):
             return None
         maps = teacher_maps(labels, self.config.bev_grid, self.feat_hw)
         return maps, torch.rand(B, device=maps.device) < p
+
+    def _hide_controls(self, nav_ego: torch.Tensor) -> torch.Tensor:
+        """Training only: zero the previous controls (accel, steer) of a control_dropout share of
+        the samples. nav_ego (B, NAV_FEATURES + EGO_FEATURES), ego fields in EGO_NAMES order."""
+        p = self.config.control_dropout
+        if not self.training or p <= 0:
+            return nav_ego
+        col = torch.zeros(nav_ego.shape[1], dtype=torch.bool, device=nav_ego.device)  # (F,)
+        col[[NAV_FEATURES + EGO_NAMES.index(n) for n in ("accel", "steer")]] = True
+        hide = torch.rand(nav_ego.shape[0], 1, device=nav_ego.device) < p  # (B, 1)
+        return nav_ego.masked_fill(hide & col, 0.0)
 
     def _dropout(self, valid: torch.Tensor) -> torch.Tensor:
         p = self.config.camera_dropout
