@@ -17,28 +17,16 @@ import sys
 import torch
 
 from e2edrive.core.rig import make_rig
-from e2edrive.data.shadow import disagreement
 from e2edrive.eval.drivers import make_driver
 from e2edrive.eval.runner import run_closed_loop
 from e2edrive.eval.shadow import ShadowDriver
-
-
-class TracingShadow(ShadowDriver):
-    """ShadowDriver that also keeps the shadow's action and both drivers' reasons of the step."""
-
-    def act(self, obs, privileged=None):
-        action, plan, reasons = self.acting.act(obs, None)
-        s_action, s_plan, s_reasons = self.shadow.act(obs, privileged)
-        self.s_action, self.reasons, self.s_reasons = s_action, reasons, s_reasons
-        self.last = disagreement(action, plan, reasons, s_action, s_plan, s_reasons)
-        return action, plan, reasons
 
 
 def trace(run: str, scenarios: list[str], seeds: range, threads: int = 2) -> list[dict]:
     torch.set_num_threads(threads)
     pairs = [(s, k) for s in scenarios for k in seeds]
     rig = make_rig()
-    driver = TracingShadow(make_driver("checkpoint", run, rig=rig), make_driver("expert", None, rig=rig))
+    driver = ShadowDriver(make_driver("checkpoint", run, rig=rig), make_driver("expert", None, rig=rig))
     rows: dict[int, list[dict]] = {}
 
     def on_frame(world, obs, action, plan, reasons, slot_job):
@@ -53,10 +41,10 @@ def trace(run: str, scenarios: list[str], seeds: range, threads: int = 2) -> lis
                     "lat": round(float(rp[0, 1]), 2),
                     "steer": round(float(action.steer[b]), 3),
                     "acc": round(float(action.accel[b]), 2),
-                    "x_steer": round(float(driver.s_action.steer[b]), 3),
-                    "x_acc": round(float(driver.s_action.accel[b]), 2),
-                    "r": driver.reasons[b] if driver.reasons is not None else "",
-                    "xr": driver.s_reasons[b] if driver.s_reasons is not None else "",
+                    "x_steer": round(float(driver.shadow_action.steer[b]), 3),
+                    "x_acc": round(float(driver.shadow_action.accel[b]), 2),
+                    "r": reasons[b] if reasons is not None else "",
+                    "xr": driver.shadow_reasons[b] if driver.shadow_reasons is not None else "",
                 }
             )
 

@@ -4,9 +4,10 @@
     driver = ShadowDriver(acting=PolicyDriver(net), shadow=ExpertDriver())   # a safety driver watches
 
 Both see the same observation (and the privileged view, if they need it) at every step; only the
-acting driver's action reaches the environment. After each `act`, `last` holds the per-step
-disagreement (data.shadow.Disagreement) and `last_output` the network's heads (whichever of the
-two is a network), for the triggers; `episode_summary` keeps per-episode means and maxima so that
+acting driver's action reaches the environment. After each `act`, `shadow_action` and
+`shadow_reasons` hold what the silent driver would have done, `last` the per-step disagreement
+(data.shadow.Disagreement) and `last_output` the network's heads (whichever of the two is a
+network), for the triggers; `episode_summary` keeps per-episode means and maxima so that
 evaluation can report where the two part ways.
 """
 
@@ -27,6 +28,7 @@ class ShadowDriver(Driver):
         self.needs_images = acting.needs_images or shadow.needs_images
         self.needs_privileged = acting.needs_privileged or shadow.needs_privileged
         self.last: Disagreement | None = None
+        self.shadow_action, self.shadow_reasons = None, None  # the silent driver's, last step
         self._sums: dict[str, torch.Tensor] = {}
         self.episode_summary: dict[tuple[str, int], dict[str, float]] = {}
 
@@ -50,6 +52,7 @@ class ShadowDriver(Driver):
         priv_s = privileged if self.shadow.needs_privileged else None
         action, plan, reasons = self.acting.act(obs, priv_a)
         s_action, s_plan, s_reasons = self.shadow.act(obs, priv_s)
+        self.shadow_action, self.shadow_reasons = s_action, s_reasons  # what it would have done
         self.last = disagreement(action, plan, reasons, s_action, s_plan, s_reasons)
         self._accumulate(obs.first.to(self.last.accel_diff.device))
         return action, plan, reasons

@@ -49,17 +49,21 @@ class WorldModel(nn.Module):
     def decode_rgb(self, latent: torch.Tensor, anchor: RgbAnchor | None = None) -> torch.Tensor:
         """(B, N, C, h, w) -> (B, N, 3, H, W) uint8: decoded in full, or residually against the
         anchor (worldmodel.residual: the last real frame plus the decoded change since it)."""
-        rgb = self._decoded_rgb(latent)  # (B, N, 3, H, W) float in [0, 1]
-        if anchor is None:
-            return rgb_uint8(rgb)
-        return residual_rgb(rgb, anchor)
+        return self.rgb_of(self.decode_rgb_float(latent), anchor)
+
+    @staticmethod
+    def rgb_of(rgb: torch.Tensor, anchor: RgbAnchor | None = None) -> torch.Tensor:
+        """The uint8 frames of decoded RGB (B, N, 3, H, W) float in [0, 1], in full or residually:
+        one decode serves both (policy_eyes)."""
+        return rgb_uint8(rgb) if anchor is None else residual_rgb(rgb, anchor)
 
     def rgb_anchor(self, images: torch.Tensor, latent: torch.Tensor) -> RgbAnchor:
         """The anchor of residual decoding: the last real frame images (B, N, 3, H, W) uint8 and
         its latent (B, N, C, h, w)."""
-        return RgbAnchor(images, self._decoded_rgb(latent))
+        return RgbAnchor(images, self.decode_rgb_float(latent))
 
-    def _decoded_rgb(self, latent: torch.Tensor) -> torch.Tensor:
+    def decode_rgb_float(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, N, C, h, w) -> (B, N, 3, H, W) float in [0, 1], the decoder's RGB."""
         B, N = latent.shape[:2]
         rgb = self.tokenizer.decode(latent.flatten(0, 1), rgb_only=True).rgb  # (B*N, 3, H, W)
         return rgb.view(B, N, *rgb.shape[1:])

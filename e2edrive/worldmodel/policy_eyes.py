@@ -73,8 +73,9 @@ def policy_eyes(
         for u in range(steps):
             out = worldmodel.predict_from(context, w, K - 1 + u)
             context = torch.cat([context[:, 1:], out.latent[:, None]], 1)
-            dreamed["dream"].append(worldmodel.decode_rgb(out.latent))  # (1, N, 3, H, W)
-            dreamed["dream_residual"].append(worldmodel.decode_rgb(out.latent, anchor))
+            rgb = worldmodel.decode_rgb_float(out.latent)  # (1, N, 3, H, W), decoded once for both
+            dreamed["dream"].append(worldmodel.rgb_of(rgb))
+            dreamed["dream_residual"].append(worldmodel.rgb_of(rgb, anchor))
         t = t0 + K - 1 + steps  # the frame the last dream step shows
         clip = clips[row_of[(ep, t)]].to(device)
         observations = {"real": clip.obs}
