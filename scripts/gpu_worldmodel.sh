@@ -29,7 +29,8 @@
 #   logs/                every stage's output
 # Data and the model go to $WORK (default /tmp/e2e_wm), not to $OUT. PACK=1 packs $OUT into
 # results.tar.gz beside summary.md at the end (the device tool brings back at most 8 files).
-# SKIP="bench agreement" skips those stages (a family name skips each of its stages: agreement ->
+# DYN_SECONDS gives the dynamics phase its own budget (GPU; default: PHASE_SECONDS), COLLECT_SECONDS
+# the collection's cap (GPU; default 75). SKIP="bench agreement" skips those stages (a family name skips each of its stages: agreement ->
 # agreement_expert, ...); stages: bench collect train fidelity eyes actions agreement inject. With
 # collect or train skipped, the data or the model already in $WORK is used.
 set -u
@@ -84,12 +85,14 @@ else
   DEV=cuda THREADS=2 EVAL_THREADS=1 COLLECTORS=11 HELD_COLLECTORS=2
   export OMP_NUM_THREADS=1
   SCEN=all EP_STEPS=150 TRAIN_SEEDS=40 HELD_SEEDS=6
-  TRAIN_ARGS="--steps 100000 --batch-size 16 --phase-seconds ${PHASE_SECONDS:-90} --workers 8"
+  TRAIN_ARGS="--steps 100000 --batch-size 16 --phase-seconds ${PHASE_SECONDS:-90} --dynamics-seconds ${DYN_SECONDS:-0} --workers 8"
   FID_WINDOWS=48 EYES_WINDOWS=48 PROBE_STEPS=4000 PROBE_SECONDS=45
   CTX_SEEDS=1000:1004 AGREE_SCEN=lane_follow,follow_lead,cut_in,spinout_ahead,pedestrian_close,unknown_object
   AGREE_SEEDS=1000:1003 AGREE_STEPS=100 INJ_SEEDS=1000:1008
   BENCH_ARGS="--batches 1 16 --steps 20 --repeats 5"
-  CAP_COLLECT=75 CAP_TRAIN=$((2 * ${PHASE_SECONDS:-90} + 40)) CAP_EVAL=130 CAP_BENCH=45 PARALLEL_EVAL=1
+  DYN=${DYN_SECONDS:-0}
+  [ "$DYN" = 0 ] && DYN=${PHASE_SECONDS:-90}
+  CAP_COLLECT=${COLLECT_SECONDS:-75} CAP_TRAIN=$((${PHASE_SECONDS:-90} + DYN + 40)) CAP_EVAL=130 CAP_BENCH=45 PARALLEL_EVAL=1
 fi
 
 # stage NAME CAP_SECONDS COMMAND...: run with a time cap, log wall time and exit code

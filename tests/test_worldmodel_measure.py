@@ -228,6 +228,25 @@ def test_train_phase_seconds_ends_each_phase_early(dataset, tmp_path):
     assert (tmp_path / "wm" / "checkpoint" / "model.safetensors").is_file()
 
 
+def test_train_dynamics_seconds_budgets_the_dynamics_alone(dataset, tmp_path):
+    from e2edrive.worldmodel.train import WorldModelTrainConfig, train_worldmodel
+
+    cfg = WorldModelTrainConfig(
+        data=str(dataset),
+        out=str(tmp_path / "wm"),
+        tokenizer_steps=3,
+        dynamics_steps=1000,
+        batch_size=1,
+        progress=False,
+        dynamics_seconds=1e-6,
+    )
+    train_worldmodel(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "wm" / "train_log.jsonl").read_text().splitlines()]
+    stopped = [(r["phase"], r["stopped_at_step"]) for r in rows if "stopped_at_step" in r]
+    assert stopped == [("dynamics", 1)]  # the tokenizer ran its 3 steps: phase_seconds is 0
+    assert max(r["step"] for r in rows if r.get("phase") == "tokenizer" and "step" in r) == 3
+
+
 def test_cli_measure_verbs_write_json(dataset, tmp_path):
     from e2edrive.cli import main
     from e2edrive.worldmodel.train import save_checkpoint

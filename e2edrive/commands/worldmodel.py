@@ -59,6 +59,8 @@ class TrainArgs:
     """torch CPU threads"""
     phase_seconds: float = 0.0
     """> 0: end each phase after this many seconds (a fixed time budget)"""
+    dynamics_seconds: float = 0.0
+    """> 0: the dynamics phase's own budget in seconds, in place of --phase-seconds"""
     workers: int = 0
     """processes reading batches ahead of the trainer"""
 
@@ -278,6 +280,7 @@ def _train(argv: list[str]) -> int:
         batch_size=args.batch_size,
         device=args.device,
         phase_seconds=args.phase_seconds,
+        dynamics_seconds=args.dynamics_seconds,
         num_workers=args.workers,
     )
     if args.steps is not None:

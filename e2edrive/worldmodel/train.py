@@ -69,6 +69,9 @@ class WorldModelTrainConfig:
     phase_seconds: float = 0.0
     """> 0: end each phase after this many seconds of training (checkpointed as finished at the
     step reached), so a run with a fixed time budget always ends with both phases trained"""
+    dynamics_seconds: float = 0.0
+    """> 0: the dynamics phase's own time budget, in place of phase_seconds (the dynamics is what
+    limits the dream once the tokenizer is near its ceiling, so a budget can give it the larger share)"""
 
 
 def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
@@ -118,6 +121,7 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
         model.train()
         bar = _bar(cfg, name, steps[phase], start)
         t0 = time.perf_counter()
+        budget = cfg.dynamics_seconds if name == "dynamics" and cfg.dynamics_seconds > 0 else cfg.phase_seconds
         batches = _batches(windows, cfg, phase, start, steps[phase])
         for step, batch in zip(range(start, steps[phase]), batches):
             batch = batch.to(dev)
@@ -146,7 +150,7 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
                     bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
             if bar is not None:
                 bar.update(1)
-            out_of_time = cfg.phase_seconds > 0 and time.perf_counter() - t0 > cfg.phase_seconds
+            out_of_time = budget > 0 and time.perf_counter() - t0 > budget
             if done % cfg.checkpoint_every == 0 or done == steps[phase] or out_of_time:
                 finished = done == steps[phase] or out_of_time
                 next_state = {
@@ -158,7 +162,7 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
                 save_checkpoint(run, model, next_state)
             if out_of_time:
                 log.write(
-                    json.dumps({"phase": name, "stopped_at_step": done, "phase_seconds": cfg.phase_seconds})
+                    json.dumps({"phase": name, "stopped_at_step": done, "phase_seconds": budget})
                     + "\n"
                 )
                 break
@@ -218,6 +222,7 @@ def _comparable(cfg: WorldModelTrainConfig) -> dict:
         "checkpoint_every",
         "log_every",
         "phase_seconds",
+        "dynamics_seconds",
         "num_workers",
         "out",
         "data",
