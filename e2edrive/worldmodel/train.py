@@ -121,7 +121,9 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
         model.train()
         bar = _bar(cfg, name, steps[phase], start)
         t0 = time.perf_counter()
-        budget = cfg.dynamics_seconds if name == "dynamics" and cfg.dynamics_seconds > 0 else cfg.phase_seconds
+        budget = (
+            cfg.dynamics_seconds if name == "dynamics" and cfg.dynamics_seconds > 0 else cfg.phase_seconds
+        )
         batches = _batches(windows, cfg, phase, start, steps[phase])
         for step, batch in zip(range(start, steps[phase]), batches):
             batch = batch.to(dev)
@@ -162,8 +164,7 @@ def train_worldmodel(cfg: WorldModelTrainConfig) -> WorldModel:
                 save_checkpoint(run, model, next_state)
             if out_of_time:
                 log.write(
-                    json.dumps({"phase": name, "stopped_at_step": done, "phase_seconds": budget})
-                    + "\n"
+                    json.dumps({"phase": name, "stopped_at_step": done, "phase_seconds": budget}) + "\n"
                 )
                 break
         if bar is not None:
