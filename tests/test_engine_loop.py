@@ -65,6 +65,30 @@ def test_heatmap_and_occupancy_see_an_object_at_its_cell():
     assert _seen_by_occupancy(occ, boxes).tolist() == [[False, True]]
 
 
+def test_free_path_false_alarms_count_only_free_cells_on_the_path():
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from e2edrive.core.constants import LABEL_GRID
+    from e2edrive.eval.perception import _free_path_alarms
+
+    grid = replace(LABEL_GRID, res=2.0)  # 32 x 24 cells; x centres -15 + 2i, y centres -23 + 2j
+    occ_t, heat_t = torch.zeros(1, 8, 32, 24), torch.zeros(1, 4, 32, 24)
+    occ_t[0, 0, 10, 12] = 1  # something at x = 5, y = +1: that cell is not free
+    heat_t[0, 2, 10, 12] = 1.0  # and its centre
+    occ_p, heat_p = torch.full((1, 8, 32, 24), -9.0), torch.full((1, 4, 32, 24), -9.0)
+    occ_p[0, 3, 10, 12] = 9  # right: not an alarm
+    occ_p[0, 0, 9, 11] = 9  # x = 3, y = -1: free, on the path -> occupancy alarm in 0-15
+    occ_p[0, 0, 20, 5] = 9  # y = -13: off the path
+    heat_p[0, 1, 11, 12] = 9  # next to the true centre: not counted
+    heat_p[0, 0, 14, 11] = 9  # x = 13 -> object-head alarm in 0-15
+    heat_p[0, 3, 16, 12] = 9  # x = 17 -> object-head alarm in 15-30
+    out = SimpleNamespace(occupancy=occ_p, obj_heatmap=heat_p)
+    rows = _free_path_alarms(out, SimpleNamespace(occupancy=occ_t, heatmap=heat_t), grid)
+    # on the path: the columns y = -1, +1 ahead of the axle: 7, 8 and 9 cells per column per band
+    assert rows == {"0-15": (13, 1, 1), "15-30": (16, 1, 0), "30-48": (18, 0, 0)}
+
+
 def test_recall_table_reads_counts():
     none = {"objects": 0, "object_head": 0, "occupancy_head": 0}
     recall = {"chicken": {"0-15": {"objects": 4, "object_head": 3, "occupancy_head": 1}, "15-30": none}}

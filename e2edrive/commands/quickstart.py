@@ -172,7 +172,12 @@ def _report(args, recipe, t0, out, evals, rounds, recall, train_scenarios) -> st
         ]
         lines += [f"mined clips by trigger: {row['mined_by_trigger']}"]
     if recall is not None:
-        lines += ["", "seeing the hard cases (held-out frames, recall by distance):", recall_table(recall)]
+        lines += [
+            "",
+            "seeing the hard cases (held-out frames, recall by distance; the last row: the share of "
+            "free cells on the ego's path that each head calls occupied):",
+            recall_table(recall),
+        ]
     lines += [
         "",
         _verdict(evals["basic"], evals["corner"]),

@@ -10,17 +10,28 @@ corner failure comes from perception (the object was not seen) or from planning 
 Groups: pedestrian, chicken, goose, debris (UNKNOWN class), and the spinning car, taken as every
 vehicle in `spinout_ahead` episodes (the labels do not mark which vehicle spins; the spinning car is
 the one ahead, so the band 0-30 m is mostly it). A shortcut, said here and in the report.
+
+Recall alone flatters a head that fires everywhere, so beside it one more row, FREE_PATH, counts the
+heads' false alarms where a false alarm costs a stop: the cells straight ahead whose centre lies
+within PATH_HALF_WIDTH of the ego's axis and which the ground truth (pooled to the model's grid)
+leaves empty. For that row "objects" is the number of such free cells, and each head's count is how
+many of them it calls occupied (occupancy above OCC_THRESHOLD) or an object centre (any class above
+HEAT_THRESHOLD, counted only where no true centre lies in the 3x3 cells around). The path is the
+straight line ahead, not the route: on a curve its far cells leave the lane (a shortcut).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from e2edrive.core.constants import LABEL_GRID, ObjectClass
 
 BANDS = ((0.0, 15.0), (15.0, 30.0), (30.0, 48.0))  # m from the ego's rear axle
 HEAT_THRESHOLD = 0.3  # object-centre heatmap (sigmoid); CenterNet-style peaks rarely reach 0.5 early
 OCC_THRESHOLD = 0.5
+FREE_PATH = "free path (false alarms)"
+PATH_HALF_WIDTH = 1.5  # m: cells whose centre is this close to the ego's axis are on its path
 GROUPS = {
     "pedestrian": ObjectClass.PEDESTRIAN,
     "chicken": ObjectClass.CHICKEN,
@@ -47,6 +58,24 @@ def _seen_by_heatmap(heat: torch.Tensor, cls: torch.Tensor, ix, iy) -> torch.Ten
     return pooled[b, cls.clamp(0, C - 1), ix, iy] > HEAT_THRESHOLD
 
 
+def _free_path_alarms(out, targets, grid) -> dict[str, tuple[int, int, int]]:
+    """out: DrivingOutput (B, ...), targets: HeadTargets on the model's grid -> per band (free path
+    cells, object-head alarms on them, occupancy-head alarms on them), summed over the batch."""
+    X, Y = out.occupancy.shape[-2:]
+    xc = grid.x_min + (torch.arange(X, device=out.occupancy.device) + 0.5) * (grid.x_max - grid.x_min) / X
+    yc = grid.y_min + (torch.arange(Y, device=out.occupancy.device) + 0.5) * (grid.y_max - grid.y_min) / Y
+    on_path = (yc.abs() < PATH_HALF_WIDTH)[None, :] & (xc > 0)[:, None]  # (X, Y)
+    free = on_path & ~targets.occupancy.bool().any(1)  # (B, X, Y)
+    no_centre = F.max_pool2d(targets.heatmap.amax(1, keepdim=True), 3, 1, 1)[:, 0] < 0.5
+    occ_alarm = (out.occupancy.sigmoid() > OCC_THRESHOLD).any(1)
+    heat_alarm = (out.obj_heatmap.sigmoid() > HEAT_THRESHOLD).any(1) & no_centre
+    rows = {}
+    for a, b in BANDS:
+        m = free & ((xc >= a) & (xc < b))[None, :, None]
+        rows[f"{a:g}-{b:g}"] = (int(m.sum()), int((m & heat_alarm).sum()), int((m & occ_alarm).sum()))
+    return rows
+
+
 def _seen_by_occupancy(occ: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """occ (B, nz, X, Y) probabilities; boxes (B, M, 9) -> (B, M): any column under the footprint
     (centre and the four half-extent points along the box axes) occupied."""
@@ -68,15 +97,17 @@ def _seen_by_occupancy(occ: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def hazard_recall(model, dataset, device="cpu", batch_size: int = 16, max_frames: int = 4000) -> dict:
     """{group: {band: {"objects", "object_head", "occupancy_head"}}} over the dataset's frames (at most
-    max_frames, evenly spread), counts of ground-truth objects and of those each head saw."""
+    max_frames, evenly spread), counts of ground-truth objects and of those each head saw; the group
+    FREE_PATH counts free cells on the ego's path and each head's false alarms on them."""
     from e2edrive.data.dataset import collate_clips
+    from e2edrive.model.targets import make_targets
 
     model = model.eval().to(device)
     n = len(dataset)
     step = max(1, n // max_frames)
     frames = list(range(0, n, step))
     scen = dataset.index["scenario"].to_pylist()
-    counts = {g: {f"{a:g}-{b:g}": [0, 0, 0] for a, b in BANDS} for g in GROUPS}
+    counts = {g: {f"{a:g}-{b:g}": [0, 0, 0] for a, b in BANDS} for g in (*GROUPS, FREE_PATH)}
     for i in range(0, len(frames), batch_size):
         idx = frames[i : i + batch_size]
         clip = collate_clips([dataset[j] for j in idx]).to(device)
@@ -88,6 +119,9 @@ def hazard_recall(model, dataset, device="cpu", batch_size: int = 16, max_frames
         by_heat = _seen_by_heatmap(out.obj_heatmap.sigmoid(), cls, ix, iy) & inside
         by_occ = _seen_by_occupancy(out.occupancy.sigmoid(), boxes)
         dist = boxes[..., :2].norm(dim=-1)
+        targets = make_targets(lab, model.config.bev_grid, tuple(out.depth.shape[-2:]))
+        for band, found in _free_path_alarms(out, targets, model.config.bev_grid).items():
+            counts[FREE_PATH][band] = [c + f for c, f in zip(counts[FREE_PATH][band], found)]
         spin = torch.tensor([scen[j] == "spinout_ahead" for j in idx], device=device)[:, None]
         for group, c in GROUPS.items():
             member = valid & (cls == int(c)) & (boxes[..., 0] > 0)  # ahead of the rear axle
@@ -106,7 +140,8 @@ def hazard_recall(model, dataset, device="cpu", batch_size: int = 16, max_frames
 
 
 def recall_table(recall: dict) -> str:
-    """Markdown: one row per group, per band 'objects: recall object head / occupancy head'."""
+    """Markdown: one row per group, per band 'objects: recall object head / occupancy head'; the
+    FREE_PATH row reads 'free cells: false-alarm rate object head / occupancy head'."""
     bands = list(next(iter(recall.values())))
     rows = ["| object | " + " | ".join(f"{b} m (n: object / occupancy)" for b in bands) + " |"]
     rows.append("|---|" + "---|" * len(bands))
