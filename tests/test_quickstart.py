@@ -84,3 +84,13 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
     # a second run finds every stage done and only rebuilds the report
     again = run(args)
     assert "policy" in again
+
+
+def test_loader_workers_read_ahead_only_on_a_gpu_unless_told():
+    from e2edrive.commands.quickstart import QuickstartArgs, _loader_workers
+
+    assert _loader_workers(QuickstartArgs(device="cpu")) == 0
+    assert _loader_workers(QuickstartArgs(device="cuda:1")) == 4
+    assert _loader_workers(QuickstartArgs(device="cpu", loader_workers=2)) == 2
+    with pytest.raises(ValueError, match="loader-workers"):
+        _loader_workers(QuickstartArgs(loader_workers=-1))
