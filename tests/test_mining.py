@@ -122,6 +122,28 @@ def test_missing_duckdb_names_the_extra(dataset, capsys, monkeypatch):
     assert code == 2 and "pip install 'e2edrive[mine]'" in err and err.count("\n") == 1
 
 
+@needs_duckdb
+def test_the_quickstart_query_without_duckdb_gives_the_same_clips(tmp_path):
+    from e2edrive.commands.quickstart_engine import MINE_SQL
+    from e2edrive.data.mining import mine, tagged_episode_clips
+
+    root = tmp_path / "data"
+    with Recorder(root, RIG, GRID) as rec:
+        for k, (scenario, seed, frames, low_ttc, brake) in EPISODES.items():
+            for t in range(frames):
+                ttc = torch.tensor([1.0 if t in low_ttc else math.inf])
+                accel = torch.tensor([-5.0 if t in brake else 0.0])
+                rec.add_step(
+                    *synthetic_step([seed], [t], RIG, GRID), record=StepRecord.empty(1, ttc=ttc, accel=accel)
+                )
+            rec.end_episode(0, scenario, seed, tags=("driver=dagger",) if k == 0 else ("driver=expert",))
+    with_duckdb, _ = mine(root, MINE_SQL)
+    without = tagged_episode_clips(root, "driver=dagger")
+    assert without == with_duckdb
+    assert without and {c.episode for c in without} == {0}  # the expert's episode 1 is left out
+    assert tagged_episode_clips(root, "driver=nobody") == []
+
+
 def test_dataset_selects_frame_ranges(dataset):
     ds = DrivingDataset(dataset, history=1, clips=[(0, 5, 7), (0, 6, 9), (1, 28, 40)])
     frames = list(zip(ds.index["episode"].to_pylist(), ds.index["t"].to_pylist()))

@@ -97,8 +97,14 @@ def _drive(args, run: Path, data: Path, pairs, r: int):
 
 
 def _mine(data: Path):
-    from e2edrive.data.mining import mine
+    """MINE_SQL through DuckDB where the `mine` extra is installed, else the same selection with
+    pyarrow (data.mining.tagged_episode_clips): the main job must not need an optional extra."""
+    from e2edrive.data.mining import mine, tagged_episode_clips
 
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        return tagged_episode_clips(data, "driver=dagger")
     clips, _ = mine(data, MINE_SQL)
     return clips
 

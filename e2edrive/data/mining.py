@@ -147,6 +147,22 @@ def mine(root: str | os.PathLike, sql: str) -> tuple[list[ClipRef], pa.Table]:
     return result_clips(result, frames), result
 
 
+def tagged_episode_clips(root: str | os.PathLike, tag: str) -> list[ClipRef]:
+    """Every trigger clip of the episodes whose index rows carry `tag`, without DuckDB (pyarrow
+    compute): what `SELECT ... FROM triggers WHERE episode IN (SELECT DISTINCT episode FROM frames
+    WHERE list_contains(tags, TAG))` returns, so the quickstart's engine round runs on the core
+    install; `e2edrive mine` with free SQL still needs the extra."""
+    import pyarrow.compute as pc
+
+    frames, triggers = load_tables(root)
+    tags = frames["tags"].combine_chunks()
+    hit = pc.equal(pc.list_flatten(tags), tag)
+    rows = pc.filter(pc.list_parent_indices(tags), hit)
+    episodes = pc.unique(pc.take(frames["episode"], rows))
+    chosen = triggers.filter(pc.is_in(triggers["episode"], value_set=episodes))
+    return result_clips(chosen.select(["episode", "start_t", "end_t", "trigger", "priority"]), frames)
+
+
 def counts(clips: list[ClipRef]) -> dict[str, dict[str, int]]:
     """tag -> {"clips": n, "frames": frames they cover}, tags sorted."""
     n, frames = Counter(), Counter()
