@@ -144,6 +144,26 @@ def test_dream_env_agent_conditioned_streams_episodes():
     assert len(env.episode_results()) == 2
 
 
+def test_vehicle_ego_follows_the_world_beside_it_exactly():
+    """ego="vehicle": the dream's ego pose is the simulator's under the same actions (a turning,
+    braking command through the steering rate limit), while the untrained ego head's pose is not."""
+    model = _small_model()
+    start = WorldStart(SMALL_RIG, model.cfg.context, agents=True)
+    env = DreamEnv(model, start, [("lane_follow", 0), ("cut_in", 1)], mode="agent_conditioned", ego="vehicle")
+    learned = DreamEnv(model, WorldStart(SMALL_RIG, model.cfg.context), [("lane_follow", 0), ("cut_in", 1)])
+    action = Action(torch.tensor([0.3, -0.2]), torch.tensor([-2.0, 1.0]))
+    for _ in range(5):
+        env.step(action)  # steps the World beside it (the agent source) with the same action
+        learned.step(action)
+    world = start.worlds[-1]
+    torch.testing.assert_close(env.ego_pose, world.ego.pose(), atol=1e-4, rtol=0)
+    torch.testing.assert_close(env.speed, world.ego.speed, atol=1e-5, rtol=0)
+    torch.testing.assert_close(env.steer, world.ego.steer, atol=1e-6, rtol=0)
+    assert (learned.ego_pose - world.ego.pose())[:, 2].abs().max() > 1e-3
+    with pytest.raises(ValueError, match="ego must be"):
+        DreamEnv(model, WorldStart(SMALL_RIG, model.cfg.context), [("lane_follow", 0)], ego="exact")
+
+
 def test_rig_mismatch_and_short_context_are_clear_errors():
     model = _small_model()
     with pytest.raises(ValueError, match=r"rig mismatch.*8 cameras 16x32.*8 cameras 64x128"):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 import tyro
 
@@ -157,6 +158,9 @@ class MeasureArgs:
     """agreement: dream modes"""
     drivers: str | None = None
     """agreement: comma-separated drivers (default: all of worldmodel.agreement.DRIVERS)"""
+    ego: Literal["learned", "vehicle"] = "learned"
+    """agreement: the dream's ego motion, the model's ego head (learned) or the car's vehicle model
+    (vehicle; worldmodel.dream_env)"""
     device: str = "cpu"
     """torch device"""
     threads: int = 2
@@ -256,6 +260,7 @@ def _measure(verb: str, argv: list[str]) -> int:
             modes,
             on_driver=lambda partial: _write(partial, args.out, show=False),
             names=args.drivers.split(",") if args.drivers else None,
+            ego=args.ego,
         )
     else:
         from e2edrive.worldmodel.inject_eval import evaluate_injection

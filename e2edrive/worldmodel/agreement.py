@@ -122,11 +122,13 @@ def closed_loop_agreement(
     modes=MODES,
     on_driver=None,
     names: list[str] | None = None,
+    ego: str = "learned",
 ) -> dict:
     """Every driver of DRIVERS on `pairs` in the simulator and in each dream mode; episodes, means
     per driver and the agreement scores of the module docstring. on_driver(result so far) is
     called after each driver (a run cut short still leaves its drivers' figures). names: only
-    these drivers (one process per driver runs them in parallel; `merge` joins the results)."""
+    these drivers (one process per driver runs them in parallel; `merge` joins the results).
+    ego: the dreams' ego motion, "learned" or "vehicle" (worldmodel.dream_env)."""
     from e2edrive.sim.render import Renderer
     from e2edrive.worldmodel.context import WorldStart, world_context
     from e2edrive.worldmodel.dream_env import DreamEnv
@@ -142,7 +144,7 @@ def closed_loop_agreement(
         runs = {"real": drive(world, driver, max_steps, renderer)}
         for mode in modes:
             start = WorldStart(rig, K, device, agents=mode == "agent_conditioned")
-            env = DreamEnv(model, start, pairs, mode)
+            env = DreamEnv(model, start, pairs, mode, ego=ego)
             runs[mode] = drive(env, driver, max_steps, beside=start.worlds[-1])
         episodes[name] = {src: [r.to_dict() for r in res] for src, res in runs.items()}
         seconds[name] = time.perf_counter() - t0
@@ -152,6 +154,7 @@ def closed_loop_agreement(
             "drivers": list(episodes),
             "skipped": skipped + [f"{n}: not run (cut short)" for n in drivers if n not in episodes],
             "note": NOTE,
+            "ego": ego,
             "seconds": seconds,
             "per_driver": per_driver(episodes),
             "agreement": {mode: agreement(episodes, mode) for mode in modes},

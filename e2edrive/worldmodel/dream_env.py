@@ -8,9 +8,16 @@ observation always carries the decoded images, so camera drivers need no rendere
 eval.runner.run_closed_loop builds its own World and renders through `world.scene()`, so it takes
 a dream only through a hook it does not have yet). Differences, each an approximation to know:
 
-- Ego state: odometry and speed are the model's prediction; accel = speed change / DT, yaw rate
-  = dyaw / DT, and the front-wheel angle follows the command under the actuator's rate limit
-  (MAX_STEER_RATE), as in the simulator but without its sub-stepped dynamics.
+- Ego state (`ego="learned"`): odometry and speed are the model's prediction; accel = speed change
+  / DT, yaw rate = dyaw / DT, and the front-wheel angle follows the command under the actuator's
+  rate limit (MAX_STEER_RATE), as in the simulator but without its sub-stepped dynamics. With
+  `ego="vehicle"` the ego moves by the car's own vehicle model instead (sim.dynamics.step_ego: the
+  kinematic bicycle with the steering rate limit, exact arcs): a fleet knows its car's dynamics,
+  and the learned ego head, integrated, drifts (run 3 on an H200: 1-3 m sideways after 3 s under
+  the expert's actions), which in agent_conditioned mode puts the ego into the replayed agents'
+  lanes. The dynamics still predicts the images, agents and events; only the pose is the model's.
+  Here the vehicle model is the simulator's exactly, a shortcut a real fleet has only up to its
+  calibration.
 - Navigation: the route points are carried along as a polyline, moved by the predicted ego
   motion and resampled every 5 m ahead of the ego's projection on it (extrapolated straight
   beyond the last known point); dist_to_turn shrinks by the progress; the turn command and the
@@ -55,6 +62,7 @@ from e2edrive.worldmodel.residual import DECODES, Decode, RgbAnchor
 
 ROUTE_SPACING = 5.0  # m between navigation route points (sim.map.nav)
 Mode = Literal["free", "agent_conditioned"]
+Ego = Literal["learned", "vehicle"]
 
 
 def resample_route(points: torch.Tensor, n: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,12 +104,15 @@ class DreamEnv:
         pairs: list[tuple[str, int]],
         mode: Mode = "free",
         decode: Decode = "full",
+        ego: Ego = "learned",
     ):
         if mode not in ("free", "agent_conditioned"):
             raise ValueError(f"mode must be 'free' or 'agent_conditioned', got {mode!r}")
         if decode not in DECODES:
             raise ValueError(f"decode must be one of {DECODES}, got {decode!r}")
-        self.model, self.start, self.mode, self.decode = model.eval(), start, mode, decode
+        if ego not in ("learned", "vehicle"):
+            raise ValueError(f"ego must be 'learned' or 'vehicle', got {ego!r}")
+        self.model, self.start, self.mode, self.decode, self.ego = model.eval(), start, mode, decode, ego
         self.cfg = model.cfg
         self.rig = self.cfg.camera_rig
         self.device = next(model.parameters()).device
@@ -208,10 +219,14 @@ class DreamEnv:
         out = self.model.dynamics(
             self.latents, a, self.odom, self.speed, self.boxes, self.box_class, self.box_valid
         )
-        odom, speed = out.ego_motion[:, :3], out.ego_motion[:, 3]
+        if self.ego == "vehicle":
+            odom, speed, steer = self._vehicle_motion(act)
+        else:
+            odom, speed = out.ego_motion[:, :3], out.ego_motion[:, 3]
+            steer = self.steer + (a[:, 0] - self.steer).clamp(-MAX_STEER_RATE * DT, MAX_STEER_RATE * DT)
         self.accel = (speed - self.speed) / DT
         self.yaw_rate = odom[:, 2] / DT
-        self.steer = self.steer + (a[:, 0] - self.steer).clamp(-MAX_STEER_RATE * DT, MAX_STEER_RATE * DT)
+        self.steer = steer
         self.speed, self.odom = speed, odom
         self.ego_pose = se2_compose(self.ego_pose, odom)
         self.latents = torch.cat([self.latents[:, 1:], out.latent[:, None]], 1)
@@ -247,6 +262,16 @@ class DreamEnv:
         reward = step_reward(progress, collided, zero, off_road, route_done) * active.float()
         self.done = self.done | terminated | truncated
         return StepOutput(reward, terminated, truncated, self.done.clone(), inf)
+
+    def _vehicle_motion(self, act: Action) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(odom (B, 3), speed (B,), steer (B,)) of one step of the car's vehicle model from the
+        current ego state: odometry is the new pose in the current ego frame."""
+        from e2edrive.sim.dynamics import EgoState, step_ego
+
+        zeros = torch.zeros(self.B, 3, device=self.device)
+        state = EgoState.from_pose(zeros, self.speed.clamp(min=0.0), self.steer.float())
+        new = step_ego(state, Action(act.steer.to(self.device).float(), act.accel.to(self.device).float()))
+        return new.pose(), new.speed, new.steer
 
     def _move_agents(self, out, action: Action) -> None:
         A = self.cfg.max_agents
