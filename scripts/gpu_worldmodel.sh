@@ -29,6 +29,7 @@
 #   logs/                every stage's output
 # Data and the model go to $WORK (default /tmp/e2e_wm), not to $OUT. PACK=1 packs $OUT into
 # results.tar.gz beside summary.md at the end (the device tool brings back at most 8 files).
+# AGREE_EGO (vehicle | learned, default vehicle: session 6) is the dream's ego motion in the agreement.
 # DYN_SECONDS gives the dynamics phase its own budget (GPU; default: PHASE_SECONDS), COLLECT_SECONDS
 # the collection's cap (GPU; default 75). SKIP="bench agreement" skips those stages (a family name skips each of its stages: agreement ->
 # agreement_expert, ...); stages: bench collect train fidelity eyes actions agreement inject. With
@@ -219,7 +220,8 @@ run_eval() { # run_eval NAME [DEVICE]
       --probe-steps "$PROBE_STEPS" --probe-seconds "$PROBE_SECONDS" --scenario lane_follow --seeds "$CTX_SEEDS" \
       --steps 20 --out "$OUT/actions.json" ;;
     agreement_*) stage "$tag" "$CAP_EVAL" $WM agreement "${M[@]}" --checkpoints "$CKPT" --scenario "$AGREE_SCEN" \
-      --seeds "$AGREE_SEEDS" --steps "$AGREE_STEPS" --drivers "${1#agreement_}" --out "$OUT/$1.json" ;;
+      --seeds "$AGREE_SEEDS" --steps "$AGREE_STEPS" --drivers "${1#agreement_}" --ego "${AGREE_EGO:-vehicle}" \
+      --out "$OUT/$1.json" ;;
     inject) stage "$tag" "$CAP_EVAL" $WM inject "${M[@]}" --scenario lane_follow --seeds "$INJ_SEEDS" --steps 20 \
       --out "$OUT/inject.json" ;;
   esac
