@@ -329,6 +329,8 @@ def test_cli_worldmodel_train_eval_and_dream(tiny_dataset, tmp_path, capsys):
         "--json",
         "--inject",
         "cut_in",
+        "--ego",
+        "vehicle",
     ]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)

@@ -48,6 +48,9 @@ class DreamArgs:
     decode: Literal["full", "residual"] = "full"
     """how the cameras are decoded: full (every frame from its latent) or residual (the context's
     last real frame plus the decoded change since it, worldmodel.residual)"""
+    ego: Literal["learned", "vehicle"] = "learned"
+    """how the dreamed ego moves: by the model's ego head (learned) or by the car's vehicle model
+    (vehicle: no drift from the simulator under the same actions, worldmodel.dream_env)"""
     inject: Literal["cut_in"] | None = None
     """adversarial event (implies agent_conditioned)"""
     max_steps: int = 0
@@ -127,7 +130,7 @@ def dream(args: DreamArgs) -> list:
         agents=mode == "agent_conditioned",
         wrap=_inject_wrap(args.inject),
     )
-    env = DreamEnv(model, start, pairs, mode, decode=args.decode)
+    env = DreamEnv(model, start, pairs, mode, decode=args.decode, ego=args.ego)
     driver.reset(env.num_envs, env.device)
     real = start.worlds[0]
     writer = renderer = None
