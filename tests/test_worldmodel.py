@@ -164,6 +164,29 @@ def test_vehicle_ego_follows_the_world_beside_it_exactly():
         DreamEnv(model, WorldStart(SMALL_RIG, model.cfg.context), [("lane_follow", 0)], ego="exact")
 
 
+def test_agent_conditioned_dream_hits_the_map_barrier_when_the_world_does():
+    """Steering hard right into the road edge: the dream (vehicle ego, the World beside it giving the
+    agents and the map) counts the static collision at the step the World does, not before."""
+    from e2edrive.core.constants import EGO_LENGTH, EGO_WIDTH
+    from e2edrive.sim.world import ego_collisions
+
+    model = _small_model()
+    start = WorldStart(SMALL_RIG, model.cfg.context, agents=True)
+    env = DreamEnv(model, start, [("lane_follow", 0)], mode="agent_conditioned", ego="vehicle")
+    world = start.worlds[-1]
+    size = torch.tensor([[EGO_LENGTH, EGO_WIDTH]])
+    action = Action(torch.tensor([-0.5]), torch.tensor([0.0]))
+    hits_dream, hits_world = [], []
+    for _ in range(60):
+        out = env.step(action)
+        hits_dream.append(bool(out.infractions.collision_static[0]))
+        hits_world.append(bool(ego_collisions(world, world.ego.box_pose(), size).static[0]))
+        if out.done[0]:
+            break
+    assert any(hits_world), "the test drive never reached the barrier"
+    assert hits_dream == hits_world
+
+
 def test_rig_mismatch_and_short_context_are_clear_errors():
     model = _small_model()
     with pytest.raises(ValueError, match=r"rig mismatch.*8 cameras 16x32.*8 cameras 64x128"):

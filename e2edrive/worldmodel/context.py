@@ -148,6 +148,11 @@ class WorldAgents:
         self.world.step(action)
         return world_boxes(self.world)
 
+    def barriers(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The map's road-edge barrier segments (B, M, 4) world frame and their (B, M) validity: a
+        source that knows the map gives it with the agents (a recording does not: no method)."""
+        return self.world.barriers, self.world.barrier_valid
+
 
 def episode_context(dataset, episode: int, start: int, frames: int) -> tuple[Context, LogAgents]:
     """K = `frames` recorded frames of `episode` from `start`, and its later boxes as a source.

@@ -28,8 +28,10 @@ a dream only through a hook it does not have yet). Differences, each an approxim
   expressed in the dream's own ego frame.
 - Events: collision when the model's collision probability is > 0.5 or the ego box overlaps a box
   of the dream (typed by the box's class; a predicted collision no box explains is counted as
-  static); off road when the off-road probability is > 0.5. There is no traffic-light state, so
-  red-light runs are never counted, and TTC is not computed (inf).
+  static), or, in agent_conditioned mode from a source that knows the map (a World beside the
+  dream), one of the map's road-edge barriers (static, exact SAT as in the simulator: the agents
+  and the map are what that mode is given); off road when the off-road probability is > 0.5.
+  There is no traffic-light state, so red-light runs are never counted, and TTC is not computed.
 - Episode results: sim.metrics' EpisodeResult from these infractions and the progress along the
   route polyline; the route is what was left at the context's end. `passed` is "no collision
   and never off road", not the scenario's own pass rule (the dream has no scenario record).
@@ -316,6 +318,7 @@ class DreamEnv:
         size = torch.tensor([EGO_LENGTH, EGO_WIDTH], device=self.device)
         poses = self.boxes[..., [0, 1, 6]]
         hit = obb_overlap(ego, size, poses, self.boxes[..., 3:5]) & self.box_valid  # (B, A)
+        barrier = self._barrier_hits(size)
         cls = self.box_class
         vehicle = cls == int(ObjectClass.VEHICLE)
         vru = (
@@ -323,7 +326,33 @@ class DreamEnv:
             | (cls == int(ObjectClass.CHICKEN))
             | (cls == int(ObjectClass.GOOSE))
         )
-        return (hit & vehicle).any(-1), (hit & vru).any(-1), (hit & ~vehicle & ~vru).any(-1)
+        return (hit & vehicle).any(-1), (hit & vru).any(-1), (hit & ~vehicle & ~vru).any(-1) | barrier
+
+    def _barrier_hits(self, size: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the ego box touches a road-edge barrier of a source that gives the map."""
+        from e2edrive.sim.collision import segment_box_overlap
+
+        hit = torch.zeros(self.B, dtype=torch.bool, device=self.device)
+        if self.mode != "agent_conditioned":
+            return hit
+        c, s = torch.cos(self.ego_pose[:, 2]), torch.sin(self.ego_pose[:, 2])
+        box = torch.stack(
+            [
+                self.ego_pose[:, 0] + EGO_BOX_CENTER_X * c,
+                self.ego_pose[:, 1] + EGO_BOX_CENTER_X * s,
+                self.ego_pose[:, 2],
+            ],
+            -1,
+        )  # (B, 3) world frame
+        for source, served in self.sources:
+            if not hasattr(source, "barriers"):
+                continue
+            rows = [b for b in served if b >= 0]
+            src_rows = [i for i, b in enumerate(served) if b >= 0]
+            segs, valid = (t[src_rows].to(self.device) for t in source.barriers())
+            touch = segment_box_overlap(segs, box[rows][:, None], size.expand(len(rows), 1, 2)) & valid
+            hit[rows] = touch.any(-1)
+        return hit
 
     # ---------------------------------------------------------------- views
     @torch.no_grad()
