@@ -58,6 +58,10 @@ def test_verdict_checks_the_corner_goal():
     assert "corner pass rate 75% (goal >= 50%, none at zero): met" in met
     zero = _verdict(basic, corner({"cut_in": [True, True, True], "puddle": [False]}))
     assert "puddle at zero): NOT met" in zero  # 75 % pooled, but one scenario never passes
+    long = _verdict(
+        basic, corner({"cut_in": [True, True], "puddle": [True, False]}), 0.95, 0.8
+    )  # the long recipe
+    assert "94% (goal >= 95%): NOT met" in long and "corner pass rate 75% (goal >= 80%" in long
 
 
 def test_bad_arguments_are_refused(tmp_path):

@@ -50,6 +50,10 @@ class Recipe:
     """steering noise std (rad) of the DART bursts during collection"""
     noise_accel: float = 1.0
     """acceleration noise std (m/s^2) of the DART bursts"""
+    basic_goal: float = 0.9
+    """the goal the report checks: policy / expert driving score on `basic`"""
+    corner_goal: float = 0.5
+    """the goal the report checks: pooled `corner` pass rate, none of the scenarios at zero"""
 
 
 RECIPES: dict[str, Recipe] = {
@@ -63,6 +67,8 @@ RECIPES: dict[str, Recipe] = {
         dagger_seeds=8,
         dagger_steps=2500,
         eval_seeds=16,
+        basic_goal=0.95,
+        corner_goal=0.8,
     ),
     "smoke": Recipe(
         "smoke",
