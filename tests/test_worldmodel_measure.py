@@ -209,39 +209,24 @@ def test_collect_with_a_driver_tags_its_episodes(dataset):
     assert sorted(drivers.values()) == ["driver=constant_velocity"] * 2 + ["driver=expert"] * 2
 
 
-def test_train_phase_seconds_ends_each_phase_early(dataset, tmp_path):
+def _train_log(dataset, out, **budget) -> list[dict]:
+    """Train the world model on `dataset` into `out` with a time budget; its log rows."""
     from e2edrive.worldmodel.train import WorldModelTrainConfig, train_worldmodel
 
-    cfg = WorldModelTrainConfig(
-        data=str(dataset),
-        out=str(tmp_path / "wm"),
-        tokenizer_steps=1000,
-        dynamics_steps=1000,
-        batch_size=1,
-        progress=False,
-        phase_seconds=1e-6,
-    )
+    cfg = WorldModelTrainConfig(data=str(dataset), out=str(out), batch_size=1, progress=False, **budget)
     train_worldmodel(cfg)
-    rows = [json.loads(line) for line in (tmp_path / "wm" / "train_log.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_train_phase_seconds_ends_each_phase_early(dataset, tmp_path):
+    rows = _train_log(dataset, tmp_path / "wm", tokenizer_steps=1000, dynamics_steps=1000, phase_seconds=1e-6)
     stopped = [r for r in rows if "stopped_at_step" in r]
     assert [(r["phase"], r["stopped_at_step"]) for r in stopped] == [("tokenizer", 1), ("dynamics", 1)]
     assert (tmp_path / "wm" / "checkpoint" / "model.safetensors").is_file()
 
 
 def test_train_dynamics_seconds_budgets_the_dynamics_alone(dataset, tmp_path):
-    from e2edrive.worldmodel.train import WorldModelTrainConfig, train_worldmodel
-
-    cfg = WorldModelTrainConfig(
-        data=str(dataset),
-        out=str(tmp_path / "wm"),
-        tokenizer_steps=3,
-        dynamics_steps=1000,
-        batch_size=1,
-        progress=False,
-        dynamics_seconds=1e-6,
-    )
-    train_worldmodel(cfg)
-    rows = [json.loads(line) for line in (tmp_path / "wm" / "train_log.jsonl").read_text().splitlines()]
+    rows = _train_log(dataset, tmp_path / "wm", tokenizer_steps=3, dynamics_steps=1000, dynamics_seconds=1e-6)
     stopped = [(r["phase"], r["stopped_at_step"]) for r in rows if "stopped_at_step" in r]
     assert stopped == [("dynamics", 1)]  # the tokenizer ran its 3 steps: phase_seconds is 0
     assert max(r["step"] for r in rows if r.get("phase") == "tokenizer" and "step" in r) == 3

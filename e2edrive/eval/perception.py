@@ -61,9 +61,10 @@ def _seen_by_heatmap(heat: torch.Tensor, cls: torch.Tensor, ix, iy) -> torch.Ten
 def _free_path_alarms(out, targets, grid) -> dict[str, tuple[int, int, int]]:
     """out: DrivingOutput (B, ...), targets: HeadTargets on the model's grid -> per band (free path
     cells, object-head alarms on them, occupancy-head alarms on them), summed over the batch."""
-    X, Y = out.occupancy.shape[-2:]
-    xc = grid.x_min + (torch.arange(X, device=out.occupancy.device) + 0.5) * (grid.x_max - grid.x_min) / X
-    yc = grid.y_min + (torch.arange(Y, device=out.occupancy.device) + 0.5) * (grid.y_max - grid.y_min) / Y
+    from e2edrive.model.bev import bev_cell_centres
+
+    centres = bev_cell_centres(grid).to(out.occupancy.device)  # (X, Y, 2)
+    xc, yc = centres[:, 0, 0], centres[0, :, 1]
     on_path = (yc.abs() < PATH_HALF_WIDTH)[None, :] & (xc > 0)[:, None]  # (X, Y)
     free = on_path & ~targets.occupancy.bool().any(1)  # (B, X, Y)
     no_centre = F.max_pool2d(targets.heatmap.amax(1, keepdim=True), 3, 1, 1)[:, 0] < 0.5

@@ -60,6 +60,11 @@ class AgentSource(Protocol):
         """The agents after one more step, the ego having taken `action` (B,)."""
         ...
 
+    def barriers(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The map's road-edge barrier segments (B, M, 4) world frame and their (B, M) validity,
+        or None for a source that does not know the map."""
+        ...
+
 
 def ego_to_world(boxes: torch.Tensor, ego_pose: torch.Tensor) -> torch.Tensor:
     """Boxes (B, A, 9) in the ego frame of pose (B, 3) -> world frame."""
@@ -149,8 +154,6 @@ class WorldAgents:
         return world_boxes(self.world)
 
     def barriers(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The map's road-edge barrier segments (B, M, 4) world frame and their (B, M) validity: a
-        source that knows the map gives it with the agents (a recording does not: no method)."""
         return self.world.barriers, self.world.barrier_valid
 
 
@@ -200,6 +203,9 @@ class LogAgents:
 
     def __init__(self, shard, t: int):
         self.parts = [(shard, t)]
+
+    def barriers(self) -> None:
+        return None  # a recording holds the agents' boxes, not the map
 
     def next_boxes(self, action: Action) -> AgentBoxes:
         self.parts = [(sh, min(t + 1, sh.length - 1)) for sh, t in self.parts]

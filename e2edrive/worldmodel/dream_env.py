@@ -285,8 +285,7 @@ class DreamEnv:
             self.boxes = self.boxes * self.box_valid[..., None]
             return
         for source, served in self.sources:
-            rows = [b for b in served if b >= 0]
-            src_rows = [i for i, b in enumerate(served) if b >= 0]
+            rows, src_rows = _served_rows(served)
             # rows the source no longer serves are stepped with zeros (their boxes are ignored)
             src_action = torch.zeros(len(served), 2, device=self.device)
             src_action[src_rows] = action.as_tensor()[rows]
@@ -335,21 +334,14 @@ class DreamEnv:
         hit = torch.zeros(self.B, dtype=torch.bool, device=self.device)
         if self.mode != "agent_conditioned":
             return hit
-        c, s = torch.cos(self.ego_pose[:, 2]), torch.sin(self.ego_pose[:, 2])
-        box = torch.stack(
-            [
-                self.ego_pose[:, 0] + EGO_BOX_CENTER_X * c,
-                self.ego_pose[:, 1] + EGO_BOX_CENTER_X * s,
-                self.ego_pose[:, 2],
-            ],
-            -1,
-        )  # (B, 3) world frame
+        centre = torch.tensor([EGO_BOX_CENTER_X, 0.0, 0.0], device=self.device).expand(self.B, 3)
+        box = se2_compose(self.ego_pose, centre)  # (B, 3) the ego box's pose, world frame
         for source, served in self.sources:
-            if not hasattr(source, "barriers"):
+            barriers = source.barriers()
+            if barriers is None:
                 continue
-            rows = [b for b in served if b >= 0]
-            src_rows = [i for i, b in enumerate(served) if b >= 0]
-            segs, valid = (t[src_rows].to(self.device) for t in source.barriers())
+            rows, src_rows = _served_rows(served)
+            segs, valid = (t[src_rows].to(self.device) for t in barriers)
             touch = segment_box_overlap(segs, box[rows][:, None], size.expand(len(rows), 1, 2)) & valid
             hit[rows] = touch.any(-1)
         return hit
@@ -393,6 +385,12 @@ class DreamEnv:
         (module docstring: passed = no collision and never off road)."""
         raw = self.metrics.results(self.scenarios, self.seeds)
         return [_with_passed(r) for r in raw]
+
+
+def _served_rows(served: list[int]) -> tuple[list[int], list[int]]:
+    """A source's slot -> environment list (-1: no longer served) -> (the environments it serves,
+    their slots in the source)."""
+    return [b for b in served if b >= 0], [i for i, b in enumerate(served) if b >= 0]
 
 
 def _with_passed(r: EpisodeResult) -> EpisodeResult:

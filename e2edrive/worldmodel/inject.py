@@ -75,8 +75,9 @@ class InjectedAgents:
         self.source, self.trajectory, self.env = source, trajectory, env
         self.t = 0
         self.slot: int | None = None
-        if hasattr(source, "barriers"):  # the injection leaves the map as the source gives it
-            self.barriers = source.barriers
+
+    def barriers(self):
+        return self.source.barriers()  # the injection leaves the map as the source gives it
 
     def next_boxes(self, action: Action) -> AgentBoxes:
         got = self.source.next_boxes(action)
