@@ -112,6 +112,7 @@ def test_round_trip_every_field(recorded):
             "expert_speed",
             "expert_action",
             "reason",
+            "oncoming_gap",  # from the index
         ):
             assert _close(getattr(clip.labels, name)[0], want[name], name in ("flow", "depth")), name
         assert clip.labels.depth.dtype == torch.float32 and clip.labels.occupancy.dtype == torch.uint8

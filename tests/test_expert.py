@@ -82,3 +82,31 @@ def test_full_sweep_pass_rates():
             rs = [r for r in results if r.scenario == name]
             rate = sum(r.passed for r in rs) / len(rs)
             assert rate >= 0.98, (name, rate)
+
+
+def test_oncoming_gap_label_against_the_episode_spec():
+    """The expert's oncoming_gap (a training label) is the along-route distance from the ego's front
+    bumper to the nearest oncoming vehicle's near end, worked from the episode's specs; inf when
+    the scenario has no oncoming traffic; it closes at about the two speeds' sum."""
+    seeds = list(range(12))
+    world = World(["geese_standing"] * len(seeds), seeds)
+    front = world.ego_frenet().front_s.tolist()
+    gap0 = world.expert().oncoming_gap
+    busy = 0
+    for b, spec in enumerate(world.specs):
+        oncoming = [a for a in spec.actors if a.direction < 0 and a.speed > 0.5]
+        ends = [a.s - a.size[0] / 2 - front[b] for a in oncoming if a.s + a.size[0] / 2 > front[b]]
+        if ends:
+            busy += 1
+            assert gap0[b].item() == pytest.approx(max(0.0, min(ends)), abs=1e-3)
+        else:
+            assert gap0[b].item() == float("inf")
+    assert 0 < busy < len(seeds)  # both kinds of episode are covered
+    v_ego = world.ego.speed.clone()
+    steps = 5
+    for _ in range(steps):
+        world.step(world.expert().action)
+    gap1 = world.expert().oncoming_gap
+    ok = torch.isfinite(gap0) & (gap0 > 60.0)  # still far ahead after 0.5 s
+    closing = (gap0 - gap1)[ok] / (steps * 0.1)  # m/s
+    assert ok.any() and (closing > v_ego[ok] + 5.0).all() and (closing < v_ego[ok] + 16.0).all()

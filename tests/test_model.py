@@ -73,6 +73,7 @@ def test_every_head_loss_reaches_the_first_convolution(clip):
         "depth",
         "reason",
         "sentence",
+        "far_traffic",
     }
     stem = m.encoder.stem[0].weight
     for name, value in parts.items():

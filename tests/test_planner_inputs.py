@@ -89,6 +89,40 @@ def test_event_weighting_worked_example():
     assert flat["speed"].item() == pytest.approx(1.5, rel=1e-5)
 
 
+def test_keyframe_weighting_worked_example(clip):
+    """Two samples, both stopped with the brake held (observed accel -2): in one the expert keeps
+    waiting (label -2), in the other it pulls away (label +1). With event 0 and keyframe 3 the
+    weights are 1 and 1 + 3 * |1 - (-2)| / MAX_ACCEL = 4, normalised to 1/5 and 4/5; without the
+    observed accel (a network that leaves ego_accel None) every frame weighs alike."""
+    expert_action = torch.tensor([[0.0, -2.0], [0.0, 1.0]])
+    plan_err = torch.tensor([1.0, 2.0])
+    expert_plan = torch.zeros(2, PLAN_STEPS, 3)
+
+    class L:
+        pass
+
+    labels = L()
+    labels.expert_action, labels.expert_plan, labels.expert_speed = expert_action, expert_plan, torch.zeros(2)
+    out = DrivingOutput(
+        action=expert_action.clone(),
+        plan=expert_plan + plan_err.view(2, 1, 1),
+        speed=torch.zeros(2),
+        ego_accel=torch.tensor([-2.0, -2.0]),
+    )
+    w = DrivingLossWeights(plan=1.0, action=1.0, speed=1.0, event=0.0, keyframe=3.0)
+    assert MAX_ACCEL == 3.0  # the weights above are worked with it
+    assert driving_loss(out, labels, w)["plan"].item() == pytest.approx(0.2 * 1.0 + 0.8 * 2.0, rel=1e-5)
+    out.ego_accel = None
+    assert driving_loss(out, labels, w)["plan"].item() == pytest.approx(1.5, rel=1e-5)
+
+
+def test_driving_model_reports_the_accel_it_read(clip):
+    """The keyframe weight compares the label with the previous control the planner was given."""
+    torch.manual_seed(0)
+    out = _out(DrivingModel(make_config("tiny")), clip.obs)
+    assert torch.equal(out.ego_accel, clip.obs.accel[:, -1])
+
+
 def test_forward_camera_read(clip):
     """The planner reads front_main's feature map directly; a camera marked invalid adds nothing."""
     torch.manual_seed(0)
@@ -98,7 +132,7 @@ def test_forward_camera_read(clip):
     assert model.camera_read[-1].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="planner_cameras"):
         replace(make_config("tiny"), planner_cameras=("roof",))
-    off = DrivingModel(replace(make_config("tiny"), planner_cameras=()))
+    off = DrivingModel(replace(make_config("tiny"), planner_cameras=(), planner_far=False))
     assert off.camera_read is None and off(clip.obs).action.shape == (2, 2)
     # front_main dead: its read is zeroed, so changing its pixels changes the plan only via the BEV,
     # where an invalid camera is masked too: the action does not move at all

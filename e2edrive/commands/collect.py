@@ -83,6 +83,7 @@ def _frame_labels(scene, render, expert) -> Labels:
         expert_speed=expert.target_speed,
         expert_action=expert.action.as_tensor(),
         reason=expert.reason,
+        oncoming_gap=expert.oncoming_gap,
     )
 
 

@@ -160,6 +160,9 @@ class Labels:
     expert_speed:   (B,) m/s the expert's target speed
     expert_action:  (B, 2) [steer, accel] the expert's (corrective) action
     reason:         (B,) long, core.reasons.Reason
+    oncoming_gap:   (B,) float32 m to the nearest oncoming vehicle ahead along the route (inf: none;
+                    NaN: not recorded), from the expert's view; a dataset keeps it in its index
+                    (column `oncoming_gap`), not in the shards. None: not given
     """
 
     occupancy: torch.Tensor
@@ -179,6 +182,7 @@ class Labels:
     expert_speed: torch.Tensor
     expert_action: torch.Tensor
     reason: torch.Tensor
+    oncoming_gap: torch.Tensor | None = None
 
     def to(self, device) -> Labels:
         return _map_tensors(self, lambda t: t.to(device))

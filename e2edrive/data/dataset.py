@@ -50,7 +50,9 @@ _NAV_ARRAYS = {
     "turn_command": "nav_turn_command",
     "speed_limit": "nav_speed_limit",
 }
-_LABEL_ARRAYS = tuple(f.name for f in fields(Labels))
+# Labels kept in the index (one scalar per frame), not in the shards
+_INDEX_LABELS = ("oncoming_gap",)
+_LABEL_ARRAYS = tuple(f.name for f in fields(Labels) if f.name not in _INDEX_LABELS)
 
 
 def index_parts(root: str | os.PathLike) -> list[Path]:
@@ -176,6 +178,8 @@ class DrivingDataset(Dataset):
         self._episode = table["episode"].to_numpy()
         self._t = table["t"].to_numpy().astype(np.int64)
         self._seed = table["seed"].to_numpy()
+        # read_index fills the columns an older part lacks with their defaults (NaN: unknown)
+        self._oncoming_gap = table["oncoming_gap"].to_numpy().astype(np.float32)
         self._shard = {ep: self._shard[ep] for ep in np.unique(self._episode).tolist()}
         self._open: OrderedDict[int, EpisodeShard] = OrderedDict()
         self._verified: set[int] = set(self.manifests) - set(self.corrupt) if skip_corrupt else set()
@@ -228,7 +232,10 @@ class DrivingDataset(Dataset):
         nav = NavGoal(**{f: hist(a) for f, a in _NAV_ARRAYS.items()})
         obs = Observation(rig=self.rig, nav=nav, **{a: hist(a) for a in _OBS_ARRAYS})
         last = np.array([t])
-        labels = Labels(**{a: torch.from_numpy(sh.read(a, last)) for a in _LABEL_ARRAYS})  # (1, ...)
+        labels = Labels(
+            **{a: torch.from_numpy(sh.read(a, last)) for a in _LABEL_ARRAYS},  # (1, ...)
+            oncoming_gap=torch.from_numpy(self._oncoming_gap[k : k + 1]),
+        )
         meta = torch.tensor([[ep, t, int(self._seed[k])]], dtype=torch.long)
         return Clip(obs, labels, meta)
 
@@ -241,6 +248,8 @@ class DrivingDataset(Dataset):
 
 def _cat(values: list):
     first = values[0]
+    if first is None or any(v is None for v in values):  # an optional field some clips lack
+        return None
     if isinstance(first, torch.Tensor):
         return torch.cat(values, 0)
     if isinstance(first, CameraRig):

@@ -121,6 +121,9 @@ RECORD_COLUMNS: dict[str, tuple[pa.DataType, object]] = {
     "planner_accel": (pa.float32(), NAN),  # m/s^2, the network's accel; NaN: no network
     "camera_black": (pa.bool_(), False),
     "camera_frozen": (pa.bool_(), False),
+    # m to the nearest oncoming vehicle ahead along the route (Labels.oncoming_gap): a training label
+    # beyond the BEV's range; inf: none; NaN: recorded without it
+    "oncoming_gap": (pa.float32(), NAN),
 }
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504: depth in metres and flow in m/s stay far below
 

@@ -273,7 +273,8 @@ class Recorder:
     @staticmethod
     def _record_columns(record: StepRecord | None, labels: Labels, rows, n: int) -> dict[str, np.ndarray]:
         """(n,) values of each data-engine column for the recorded environments. The light comes
-        from the record where it knows it (>= 0), else from the frame's label: always known here."""
+        from the record where it knows it (>= 0), else from the frame's label: always known here; the
+        oncoming gap comes from the label (Labels.oncoming_gap) whenever the label has it."""
         out = {}
         for name, (typ, default) in RECORD_COLUMNS.items():
             dtype = typ.to_pandas_dtype()
@@ -283,6 +284,8 @@ class Recorder:
                 out[name] = _host(getattr(record, name), rows).astype(dtype)
         light = _host(labels.traffic_light, rows).astype(np.int8)
         out["traffic_light"] = np.where(out["traffic_light"] >= 0, out["traffic_light"], light)
+        if labels.oncoming_gap is not None:  # a label kept in the index, not in the shards
+            out["oncoming_gap"] = _host(labels.oncoming_gap, rows).astype(np.float32)
         return out
 
     def pending(self, i: int) -> int:

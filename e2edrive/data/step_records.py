@@ -59,6 +59,8 @@ class StepRecorder:
             "traffic_light": light,
             "prev_traffic_light": prev,
         }
+        if labels.oncoming_gap is not None:
+            given["oncoming_gap"] = labels.oncoming_gap.to(dev).float()
         if infractions is not None:
             hit = torch.zeros(B, dtype=torch.bool, device=dev)
             for name in _INFRACTION_FLAGS:

@@ -54,6 +54,7 @@ def _frame(key: int, t: int, rig: CameraRig, grid: C.BevGrid) -> dict[str, torch
         "expert_speed": u(lo=0, hi=30),
         "expert_action": u(2, lo=-0.6, hi=0.6),
         "reason": torch.randint(0, 14, (), generator=g),
+        "oncoming_gap": u(lo=0, hi=200),  # kept in the index, not the shard
         "ego_pose": u(3, lo=-100, hi=100),
         "action": u(2, lo=-0.6, hi=0.6),
     }

@@ -59,6 +59,8 @@ class StepRecord:
     planner_accel:         float m/s^2, the network's commanded accel (NaN: no network)
     camera_black:          bool, any camera frame black (`camera_faults`)
     camera_frozen:         bool, any camera frame identical to the previous one
+    oncoming_gap:          float m to the nearest oncoming vehicle ahead (Labels.oncoming_gap;
+                           inf: none; NaN: unknown)
     """
 
     infraction: torch.Tensor
@@ -79,6 +81,7 @@ class StepRecord:
     planner_accel: torch.Tensor
     camera_black: torch.Tensor
     camera_frozen: torch.Tensor
+    oncoming_gap: torch.Tensor
 
     @classmethod
     def empty(cls, B: int, device: torch.device | str = "cpu", **given: torch.Tensor) -> StepRecord:
@@ -89,7 +92,7 @@ class StepRecord:
             raise TypeError(f"StepRecord has no fields {sorted(unknown)}")
         nan, inf = float("nan"), float("inf")
         value = {f.name: False for f in fields(cls)}
-        value.update({n: nan for n in ("accel", "planner_accel") + _SHADOW_FLOATS})
+        value.update({n: nan for n in ("accel", "planner_accel", "oncoming_gap") + _SHADOW_FLOATS})
         value.update(ttc=inf, hazard_dist=inf, traffic_light=-1, prev_traffic_light=-1)
         out = {}
         for name, v in value.items():

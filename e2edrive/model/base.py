@@ -11,7 +11,7 @@ network and the baselines alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -28,6 +28,9 @@ ACTION_SCALE = (MAX_STEER, MAX_ACCEL)  # rad, m/s^2
 class DrivingLossWeights:
     """Weights of the driving terms; the full network adds its heads' weights in its own config."""
 
+    # Added after checkpoints were written, with the value that computes what they computed.
+    ADDED_FIELDS: ClassVar[dict] = {"keyframe": 0.0}
+
     plan: float = 1.0
     """L1 on future poses (x, y in metres, yaw in radians)"""
     action: float = 1.0
@@ -39,12 +42,23 @@ class DrivingLossWeights:
     batch's total weight). Most frames are cruising; an L1 imitator then learns the median control
     and never brakes hard. Weighting the frames where the expert brakes or pulls away is the loss
     form of the data engine's rebalancing. 0 weights every frame alike"""
+    keyframe: float = 4.0
+    """adds keyframe * |expert accel - the observed accel| / MAX_ACCEL to the per-sample weight:
+    the frames where the expert's control departs from the last one (pulling away after a wait,
+    the first frame of braking). A copycat imitator that repeats its last control is right on
+    every other frame, so these keyframes carry the decision; upweighting them is the remedy of
+    Wen et al. 2021 ("keyframe-focused" imitation) with "repeat the last accel" as the copycat.
+    Needs DrivingOutput.ego_accel; networks that leave it None get no keyframe term. 0: off. One
+    paired fine-tune of the long recipe's policy (BENCHMARKS.md): spin-out 6/8 with it, 2/8 without"""
 
 
 def driving_loss(out: DrivingOutput, labels: Labels, w: DrivingLossWeights) -> dict[str, torch.Tensor]:
     """Imitation terms shared by every network: plan, controls and target speed."""
     scale = torch.tensor(ACTION_SCALE, device=out.action.device, dtype=out.action.dtype)
-    weight = 1.0 + w.event * labels.expert_action[:, 1].abs().to(out.action.dtype) / MAX_ACCEL  # (B,)
+    label_accel = labels.expert_action[:, 1].to(out.action.dtype)  # (B,)
+    weight = 1.0 + w.event * label_accel.abs() / MAX_ACCEL  # (B,)
+    if w.keyframe > 0 and out.ego_accel is not None:
+        weight = weight + w.keyframe * (label_accel - out.ego_accel.to(label_accel.dtype)).abs() / MAX_ACCEL
     weight = weight / weight.sum()
 
     def mean(err: torch.Tensor) -> torch.Tensor:  # (B, ...) -> weighted mean over the batch

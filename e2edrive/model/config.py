@@ -29,6 +29,9 @@ from e2edrive.model.planner import EGO_NAMES
 class HeadLossWeights:
     """Weights of the auxiliary heads' losses (the driving terms are in `driving`)."""
 
+    # Added after checkpoints were written (a checkpoint without the head trained it with weight 0)
+    ADDED_FIELDS: ClassVar[dict] = {"far_traffic": 0.0}
+
     occupancy: float = 1.0
     """sigmoid focal loss on 3D occupancy voxels"""
     flow: float = 0.1
@@ -51,6 +54,8 @@ class HeadLossWeights:
     """cross-entropy over Reason"""
     sentence: float = 0.2
     """token cross-entropy of the teacher-forced explanation"""
+    far_traffic: float = 0.5
+    """binary cross-entropy of the oncoming-gap read (model.far_traffic), on samples that have it"""
     driving: DrivingLossWeights = field(default_factory=DrivingLossWeights)
     """plan, action and target-speed imitation terms"""
 
@@ -65,6 +70,7 @@ class DrivingConfig:
         "planner_corridor": False,
         "corridor_teacher": 0.0,
         "control_dropout": 0.0,
+        "planner_far": False,
     }
 
     preset: str = "tiny"
@@ -113,6 +119,11 @@ class DrivingConfig:
     """the planner's goal also reads the predicted occupancy and object heatmap at points along the
     route, in the ego's lane and the next one left (model.corridor): perception feeding planning
     where the hard cases are decided; gradients reach both heads through it"""
+    planner_far: bool = True
+    """a head reads the forward camera (the planner's camera read) for the nearest oncoming vehicle
+    up to 125 m ahead, beyond the BEV, and its probabilities condition the planner's goal
+    (model.far_traffic): when the oncoming lane is free to pass geese or debris. Needs
+    planner_cameras"""
     corridor_teacher: float = 0.0
     """training only, with planner_corridor: share of the samples whose corridor reads the ground
     truth instead of the heads' outputs (teacher forcing, model.corridor); 0: off"""
@@ -144,6 +155,8 @@ class DrivingConfig:
             raise ValueError(f"corridor_teacher must be in [0, 1], got {self.corridor_teacher}")
         if self.corridor_teacher > 0 and not self.planner_corridor:
             raise ValueError("corridor_teacher needs planner_corridor=True")
+        if self.planner_far and not self.planner_cameras:
+            raise ValueError("planner_far reads the forward camera: it needs planner_cameras")
         if not 0.0 <= self.control_dropout <= 1.0:
             raise ValueError(f"control_dropout must be in [0, 1], got {self.control_dropout}")
         if not 0.0 <= self.camera_dropout < 1.0:

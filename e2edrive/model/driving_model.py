@@ -28,6 +28,7 @@ from e2edrive.model.base import DrivingPolicy, driving_loss
 from e2edrive.model.bev import BevTransform
 from e2edrive.model.config import DrivingConfig, make_config
 from e2edrive.model.corridor import CORRIDOR_FEATURES, corridor_features, teacher_maps
+from e2edrive.model.far_traffic import FAR_FEATURES, FarTrafficHead, far_traffic_loss
 from e2edrive.model.head_losses import centernet_focal, masked_l1, sigmoid_focal
 from e2edrive.model.heads import NUM_LIGHT_STATES, BevHeads, DepthHead, TrafficLightHead
 from e2edrive.model.output import DrivingOutput
@@ -83,7 +84,8 @@ class DrivingModel(DrivingPolicy):
             (grid.nx, grid.ny),
             cfg.planner_summary,
             (NUM_LIGHT_STATES if cfg.planner_light else 0)
-            + (CORRIDOR_FEATURES if cfg.planner_corridor else 0),
+            + (CORRIDOR_FEATURES if cfg.planner_corridor else 0)
+            + (FAR_FEATURES if cfg.planner_far else 0),
             bool(cfg.planner_cameras),
         )
         self.camera_read = None
@@ -100,6 +102,7 @@ class DrivingModel(DrivingPolicy):
                 nn.Flatten(),
                 nn.Linear(8 * h * w, C),
             )
+        self.far = FarTrafficHead(C) if cfg.planner_far else None
         self.reason = ReasonHead(C, cfg.reason_hidden)
         self.register_buffer("sentences", sentence_table(), persistent=False)  # (NUM_REASONS, L)
         self.validate_inputs = True  # checks sync with the host once per call; benchmarks may turn them off
@@ -143,7 +146,6 @@ class DrivingModel(DrivingPolicy):
         if self.config.planner_corridor:
             route = route_points_of(nav_ego)
             reads.append(corridor_features(p.occupancy, p.obj_heatmap, route, self.config.bev_grid, teacher))
-        extra = torch.cat(reads, -1) if reads else None
         cam = None
         if self.camera_read is not None:
             sel = feats.index_select(1, self.read_cameras)  # (B, K, C, h, w)
@@ -151,6 +153,10 @@ class DrivingModel(DrivingPolicy):
             K = sel.shape[1]
             cam = self.camera_read(sel.flatten(0, 1)).view(-1, K, sel.shape[2])  # (B, K, C)
             cam = torch.relu((cam * valid.unsqueeze(-1)).sum(1))  # (B, C); a failed camera adds nothing
+        far = self.far(cam) if self.far is not None else None  # (B, FAR_FEATURES) logits
+        if far is not None:
+            reads.append(torch.sigmoid(far))
+        extra = torch.cat(reads, -1) if reads else None
         plan, speed, action, context = self.planner(memory, pos, nav_ego, bev_map, extra, cam)
         reason, sentence, reason_ctx = self.reason(context)
         return DrivingOutput(
@@ -169,6 +175,7 @@ class DrivingModel(DrivingPolicy):
             reason=reason,
             sentence=sentence,
             reason_context=reason_ctx,
+            far_traffic=far,
         )
 
     def step(
@@ -204,7 +211,9 @@ class DrivingModel(DrivingPolicy):
             fused, h = self.temporal.step(bev[:, t], h, obs.odom[:, t], obs.first[:, t])
         last_feats = feats.view(B, T, *feats.shape[1:])[:, -1]  # (B, N, C, h, w)
         nav_ego = self._hide_controls(self._nav_ego(obs, -1))
-        return self.decode(fused, last_feats, valid[:, -1], nav_ego, self._teacher(labels, B))
+        out = self.decode(fused, last_feats, valid[:, -1], nav_ego, self._teacher(labels, B))
+        out.ego_accel = obs.accel[:, -1]  # (B,) the previous control, for the keyframe weight
+        return out
 
     def init_state(self, batch: int, device: torch.device | str) -> tuple[torch.Tensor]:
         return (self.temporal.init_state(batch, self.config.channels, device),)
@@ -243,6 +252,10 @@ class DrivingModel(DrivingPolicy):
         )
         log_err = (out.depth.clamp(min=1e-3).log() - t.depth.clamp(min=1e-3).log()).unsqueeze(2)
         parts["depth"] = w.depth * masked_l1(log_err, torch.zeros_like(log_err), t.depth_mask.unsqueeze(2))
+        if out.far_traffic is not None:
+            gap = labels.oncoming_gap  # None: clips recorded without it (synthetic): no target
+            gap = gap if gap is not None else torch.full_like(out.speed, float("nan"))
+            parts["far_traffic"] = w.far_traffic * far_traffic_loss(out.far_traffic, gap)
         parts["reason"] = w.reason * F.cross_entropy(out.reason, labels.reason.long())
         tokens = self.sentences[labels.reason.long()]  # (B, L)
         logits = self.reason.teacher_forced(out.reason_context, tokens)  # (B, L-1, V)

@@ -29,6 +29,9 @@ class DrivingOutput:
                      training; greedy-decoded by `explain`)
     reason_context:  (B, D) the sentence decoder's conditioning vector, so that the loss can run the
                      teacher-forced decoder on the target sentence (None for networks without it)
+    far_traffic:     (B, len(model.far_traffic.FAR_GAPS)) logits of P(oncoming gap < d)
+    ego_accel:       (B,) m/s^2 the ego's observed acceleration at the last frame (the previous
+                     control the planner read), for the loss's keyframe weight; None: not read
     """
 
     action: torch.Tensor
@@ -46,6 +49,8 @@ class DrivingOutput:
     reason: torch.Tensor | None = None
     sentence: torch.Tensor | None = None
     reason_context: torch.Tensor | None = None
+    far_traffic: torch.Tensor | None = None
+    ego_accel: torch.Tensor | None = None
 
     def reason_texts(self) -> list[str] | None:
         """The reason head's most likely sentence per environment (one host transfer), or None when

@@ -133,6 +133,7 @@ def synthetic_clip(
         expert_speed=v + 1.0,
         expert_action=torch.stack([u(B, lo=-0.3, hi=0.3), u(B, lo=-3.0, hi=2.0)], -1),
         reason=torch.randint(0, NUM_REASONS, (B,), generator=g),
+        oncoming_gap=u(B, lo=10.0, hi=140.0),
     )
     meta = torch.stack([torch.arange(B), torch.full((B,), T - 1), torch.full((B,), seed)], -1)
     return Clip(obs, labels, meta).to(device)

@@ -374,6 +374,7 @@ def make_labels(
     expert_speed: torch.Tensor | None = None,
     expert_action: torch.Tensor | None = None,
     reason: torch.Tensor | None = None,
+    oncoming_gap: torch.Tensor | None = None,
 ) -> Labels:
     """Labels of the frame (module docstring). Without `render`, depth and semantics are empty
     (B, 0, 0, 0) tensors; expert fields not given are zeros for the world to overwrite."""
@@ -406,4 +407,5 @@ def make_labels(
         expert_speed=expert_speed if expert_speed is not None else torch.zeros(B, device=dev),
         expert_action=expert_action if expert_action is not None else torch.zeros(B, 2, device=dev),
         reason=reason if reason is not None else torch.zeros(B, dtype=torch.long, device=dev),
+        oncoming_gap=oncoming_gap,
     )

@@ -600,14 +600,16 @@ class World:
 
     def labels_extra(self, out=None) -> dict[str, torch.Tensor]:
         """The expert's fields of core.types.Labels for the current state: expert_plan (B, 10, 3),
-        expert_speed (B,), expert_action (B, 2), reason (B,). Pass the ExpertOutput of this step
-        if it was already computed (the expert is stateful: call it once per step)."""
+        expert_speed (B,), expert_action (B, 2), reason (B,), oncoming_gap (B,). Pass the
+        ExpertOutput of this step if it was already computed (the expert is stateful: call it once
+        per step)."""
         out = out if out is not None else self.expert()
         return {
             "expert_plan": out.plan,
             "expert_speed": out.target_speed,
             "expert_action": out.action.as_tensor(),
             "reason": out.reason,
+            "oncoming_gap": out.oncoming_gap,
         }
 
     @property

@@ -102,6 +102,7 @@ class DaggerDriver(Driver):
             expert_speed=e.target_speed,
             expert_action=e.action.as_tensor(),
             reason=e.reason,
+            oncoming_gap=e.oncoming_gap,
         )
         live = ~privileged.done().cpu()
         # shadow mode the other way round: the policy drives, the expert watches (a safety driver)

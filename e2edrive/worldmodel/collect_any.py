@@ -62,6 +62,7 @@ def collect_with_driver(
                 expert_speed=expert.target_speed,
                 expert_action=expert.action.as_tensor(),
                 reason=expert.reason,
+                oncoming_gap=expert.oncoming_gap,
             )
             action, _, _ = driver.act(obs)
             pose = world.ego.pose()

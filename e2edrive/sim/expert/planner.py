@@ -68,13 +68,17 @@ INF = float("inf")
 @dataclass
 class ExpertOutput:
     """action (the label: the expert's corrective action), plan (B, PLAN_STEPS, 3) ego frame,
-    target_speed (B,), reason (B,) long Reason, target_d (B,) the chosen lateral offset (m)."""
+    target_speed (B,), reason (B,) long Reason, target_d (B,) the chosen lateral offset (m),
+    oncoming_gap (B,) m along the route from the ego's front bumper to the nearest oncoming vehicle
+    ahead (0 alongside, inf: none): what the expert's decision to pull out into the oncoming lane
+    reads, up to ~100 m ahead, beyond the networks' BEV (a label: core.types.Labels.oncoming_gap)."""
 
     action: Action
     plan: torch.Tensor
     target_speed: torch.Tensor
     reason: torch.Tensor
     target_d: torch.Tensor | None = None
+    oncoming_gap: torch.Tensor | None = None
 
     def reason_text(self) -> list[str]:
         """The reasons as sentences (one host transfer)."""
@@ -212,7 +216,15 @@ def expert_drive(world, style: DrivingStyle | None = None) -> ExpertOutput:
     put(curve_binding & (which == 0) & (accel < -0.3), Reason.PREPARE_TURN)
 
     world.expert_memory = ExpertMemory(target_d=path.d_t, accel=accel)
-    return ExpertOutput(Action(steer, accel), plan, target_speed, R, path.d_t)
+    return ExpertOutput(Action(steer, accel), plan, target_speed, R, path.d_t, _oncoming_gap(ob, path.ego))
+
+
+def _oncoming_gap(ob, ego) -> torch.Tensor:
+    """(B,) m from the front bumper to the nearest oncoming vehicle not yet past it (0 alongside;
+    inf: none), along the route."""
+    ahead = ob.oncoming & (ob.s_hi > ego.front_s[:, None])
+    gap = (ob.s_lo - ego.front_s[:, None]).clamp(min=0.0)
+    return torch.where(ahead, gap, torch.full_like(gap, INF)).amin(-1)
 
 
 def _desired_speed(world, style: DrivingStyle, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
