@@ -81,6 +81,7 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
     table = run(args)
     assert "basic suite" in table and "policy" in table and "expert" in table and "goals:" in table
     assert "corner pass rate" in table and "failure-bank replay" in table and "recall by distance" in table
+    assert "beyond the BEV" in table  # the far-traffic head's read, on the val frames' gap labels
     out = tmp_path / "qs"
     assert (out / "report" / "index.html").is_file() and (out / "summary.md").is_file()
     for model in ("driving", "dave2", "ego_mlp"):

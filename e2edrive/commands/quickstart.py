@@ -174,12 +174,19 @@ def _report(args, recipe, t0, out, evals, rounds, recall, train_scenarios) -> st
         ]
         lines += [f"mined clips by trigger: {row['mined_by_trigger']}"]
     if recall is not None:
+        recall = dict(recall)
+        far = recall.pop(FAR_READ, None)
         lines += [
             "",
             "seeing the hard cases (held-out frames, recall by distance; the last row: the share of "
             "free cells on the ego's path that each head calls occupied):",
             recall_table(recall),
         ]
+        if far:
+            from e2edrive.eval.far_read import far_read_table
+
+            lines += ["", "seeing the oncoming lane beyond the BEV (held-out frames, far-traffic head):"]
+            lines += [far_read_table(far)]
     lines += [
         "",
         _verdict(evals["basic"], evals["corner"], recipe.basic_goal, recipe.corner_goal),
@@ -349,20 +356,27 @@ def _loader_workers(args) -> int:
     return 4 if str(args.device).startswith("cuda") else 0
 
 
+FAR_READ = "far_read"  # key of the far-traffic head's counts beside the recall groups
+
+
 def _perception(args, say, out, run, val) -> dict | None:
-    """Recall of the hard cases' objects by the policy's object and occupancy heads, by distance."""
+    """Recall of the hard cases' objects by the policy's object and occupancy heads, by distance;
+    under FAR_READ, the far-traffic head's counts (eval.far_read)."""
     if not val.exists():
         return None
     cache = out / "eval" / "perception.json"
     if cache.exists():
         return json.loads(cache.read_text())
     from e2edrive.eval.drivers import load_policy
+    from e2edrive.eval.far_read import far_read_counts
     from e2edrive.eval.perception import hazard_recall
     from e2edrive.train.data import open_dataset
 
-    say("perception: recall of the hard cases' objects on the held-out frames")
+    say("perception: recall of the hard cases' objects and the far oncoming read on the held-out frames")
     model = load_policy(run, device=args.device)
-    recall = hazard_recall(model, open_dataset(str(val), 2), args.device)
+    data = open_dataset(str(val), 2)
+    recall = hazard_recall(model, data, args.device)
+    recall[FAR_READ] = far_read_counts(model, data, args.device)  # {} without the head
     cache.write_text(json.dumps(recall, indent=1))
     return recall
 
