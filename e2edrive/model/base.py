@@ -49,7 +49,8 @@ class DrivingLossWeights:
     every other frame, so these keyframes carry the decision; upweighting them is the remedy of
     Wen et al. 2021 ("keyframe-focused" imitation) with "repeat the last accel" as the copycat.
     Needs DrivingOutput.ego_accel; networks that leave it None get no keyframe term. 0: off. One
-    paired fine-tune of the long recipe's policy (BENCHMARKS.md): spin-out 6/8 with it, 2/8 without"""
+    paired fine-tune of the long recipe's policy (BENCHMARKS.md): spin-out 6/8 with it, 2/8 without;
+    in the whole long recipe (with the far read) no measured gain: see BENCHMARKS.md, session 7"""
 
 
 def driving_loss(out: DrivingOutput, labels: Labels, w: DrivingLossWeights) -> dict[str, torch.Tensor]:
