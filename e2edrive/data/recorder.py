@@ -274,7 +274,7 @@ class Recorder:
     def _record_columns(record: StepRecord | None, labels: Labels, rows, n: int) -> dict[str, np.ndarray]:
         """(n,) values of each data-engine column for the recorded environments. The light comes
         from the record where it knows it (>= 0), else from the frame's label: always known here; the
-        oncoming gap comes from the label (Labels.oncoming_gap) whenever the label has it."""
+        oncoming gap likewise (from the record, else from Labels.oncoming_gap)."""
         out = {}
         for name, (typ, default) in RECORD_COLUMNS.items():
             dtype = typ.to_pandas_dtype()
@@ -284,8 +284,9 @@ class Recorder:
                 out[name] = _host(getattr(record, name), rows).astype(dtype)
         light = _host(labels.traffic_light, rows).astype(np.int8)
         out["traffic_light"] = np.where(out["traffic_light"] >= 0, out["traffic_light"], light)
-        if labels.oncoming_gap is not None:  # a label kept in the index, not in the shards
-            out["oncoming_gap"] = _host(labels.oncoming_gap, rows).astype(np.float32)
+        if labels.oncoming_gap is not None:  # likewise the oncoming gap, where no record carries it
+            gap = _host(labels.oncoming_gap, rows).astype(np.float32)
+            out["oncoming_gap"] = np.where(np.isnan(out["oncoming_gap"]), gap, out["oncoming_gap"])
         return out
 
     def pending(self, i: int) -> int:
