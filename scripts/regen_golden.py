@@ -2,10 +2,13 @@
 
     .venv/bin/python scripts/regen_golden.py
     .venv/bin/python scripts/regen_golden.py --scenarios urban   # those rollouts only
+    .venv/bin/python scripts/regen_golden.py --model             # the tiny model's outputs only
 
 With --scenarios (suites or scenario names, as eval takes them) only the expert rollouts are
 rewritten, and only if every other scenario's episodes come out as saved (the tiny model's clip
-is left alone): a change meant for some scenarios cannot move the others unnoticed.
+is left alone): a change meant for some scenarios cannot move the others unnoticed. With --model
+only the tiny model's outputs are rewritten (a model change cannot move the expert's rollouts, and
+the test still compares them).
 
 Run it only when a change of behaviour is intended (a new expert rule, a fixed physics bug, a
 new model head): the golden files are the reference that refactors of the world, the expert and
@@ -212,9 +215,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scenarios", help="rewrite only these suites' or scenarios' expert rollouts")
+    parser.add_argument("--model", action="store_true", help="rewrite only the tiny model's outputs")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
+    if args.model:
+        clip = render_clip()
+        save_file({**{f"clip.{k}": v for k, v in clip.items()}, **tiny_outputs(clip)}, str(TINY_PATH))
+        print(f"wrote {TINY_PATH}; the expert rollouts left as saved")
+        return 0
     rollouts = expert_rollouts()
     if args.scenarios:
         from e2edrive.eval.suites import suite_scenarios

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from e2edrive.commands.quickstart import QuickstartArgs, _verdict, run
@@ -82,7 +84,9 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
     assert "basic suite" in table and "policy" in table and "expert" in table and "goals:" in table
     assert "corner pass rate" in table and "failure-bank replay" in table and "recall by distance" in table
     assert "beyond the BEV" in table  # the far-traffic head's read, on the val frames' gap labels
+    assert "the light's colour" in table  # the light head's confusion matrix, per state
     out = tmp_path / "qs"
+    assert json.loads((out / "light-eye.json").read_text())["steps"] == 2  # the eye's own stage ran
     assert (out / "report" / "index.html").is_file() and (out / "summary.md").is_file()
     for model in ("driving", "dave2", "ego_mlp"):
         assert (out / "runs" / model / "checkpoint" / "config.json").is_file()

@@ -120,10 +120,11 @@ def run(args: QuickstartArgs) -> str:
     val_data = val if args.val_seeds > 0 else None
 
     # 2. train (steps, not minutes) ---------------------------------------------------------------
-    def train(model, data_dir, steps, stage=None, mined=None):
-        return _train(args, recipe, say, out, model, data_dir, val_data, steps, stage, mined)
+    def train(model, data_dir, steps, stage=None, mined=None, init=None):
+        return _train(args, recipe, say, out, model, data_dir, val_data, steps, stage, mined, init)
 
-    runs = {model: train(model, data, steps) for model, steps in recipe.steps.items()}
+    init = {"driving": _light_eye(args, recipe, say, out, data)}
+    runs = {model: train(model, data, steps, init=init.get(model)) for model, steps in recipe.steps.items()}
 
     # 3. the data engine's rounds -----------------------------------------------------------------
     from e2edrive.commands.quickstart_engine import engine_round
@@ -176,6 +177,7 @@ def _report(args, recipe, t0, out, evals, rounds, recall, train_scenarios) -> st
     if recall is not None:
         recall = dict(recall)
         far = recall.pop(FAR_READ, None)
+        light = recall.pop(LIGHT_READ, None)
         lines += [
             "",
             "seeing the hard cases (held-out frames, recall by distance; the last row: the share of "
@@ -187,6 +189,11 @@ def _report(args, recipe, t0, out, evals, rounds, recall, train_scenarios) -> st
 
             lines += ["", "seeing the oncoming lane beyond the BEV (held-out frames, far-traffic head):"]
             lines += [far_read_table(far)]
+        if light:
+            from e2edrive.eval.light_read import light_table
+
+            lines += ["", "seeing the light's colour (held-out frames, traffic-light head, per state):"]
+            lines += [light_table(light)]
     lines += [
         "",
         _verdict(evals["basic"], evals["corner"], recipe.basic_goal, recipe.corner_goal),
@@ -236,9 +243,10 @@ def _collect(args, say, out, stage, path, groups, first_seed, noise, noise_accel
     _stage(out, stage).touch()
 
 
-def _train(args, recipe, say, out, model, data, val, steps, stage=None, mined=None) -> Path:
+def _train(args, recipe, say, out, model, data, val, steps, stage=None, mined=None, init=None) -> Path:
     """Train `model` into OUT/runs/MODEL until optimisation step `steps`; a `stage` (an engine round)
-    resumes it on the data plus the `mined` clips repeated (the engine's priority)."""
+    resumes it on the data plus the `mined` clips repeated (the engine's priority). A new run starts
+    from the checkpoint `init` when given (the light-eye stage's network)."""
     from e2edrive.train.checkpoint import find_checkpoint
     from e2edrive.train.config import TrainConfig
     from e2edrive.train.loop import train
@@ -272,8 +280,13 @@ def _train(args, recipe, say, out, model, data, val, steps, stage=None, mined=No
 
         dataset = prioritized_dataset(data, cfg.history, mined, recipe.mined_repeat)
         say(f"{stage}: {len(dataset.base)} frames + {dataset.mined_frames} mined x {dataset.repeat}")
+    start = None
+    if init is not None and not cfg.resume:
+        from e2edrive.model.checkpoint import load_checkpoint
+
+        start = load_checkpoint(init)
     t = time.perf_counter()
-    state = train(cfg, dataset=dataset)
+    state = train(cfg, model=start, dataset=dataset)
     say(f"{stage}: {state.step} steps, {state.epoch} epochs, {time.perf_counter() - t:.0f} s")
     _stage(out, stage).touch()
     return run
@@ -357,11 +370,13 @@ def _loader_workers(args) -> int:
 
 
 FAR_READ = "far_read"  # key of the far-traffic head's counts beside the recall groups
+LIGHT_READ = "light_read"  # key of the light head's confusion matrix (eval.light_read)
 
 
 def _perception(args, say, out, run, val) -> dict | None:
     """Recall of the hard cases' objects by the policy's object and occupancy heads, by distance;
-    under FAR_READ, the far-traffic head's counts (eval.far_read)."""
+    under FAR_READ, the far-traffic head's counts (eval.far_read); under LIGHT_READ, the light
+    head's confusion matrix (eval.light_read)."""
     if not val.exists():
         return None
     cache = out / "eval" / "perception.json"
@@ -369,6 +384,7 @@ def _perception(args, say, out, run, val) -> dict | None:
         return json.loads(cache.read_text())
     from e2edrive.eval.drivers import load_policy
     from e2edrive.eval.far_read import far_read_counts
+    from e2edrive.eval.light_read import light_confusion
     from e2edrive.eval.perception import hazard_recall
     from e2edrive.train.data import open_dataset
 
@@ -377,8 +393,42 @@ def _perception(args, say, out, run, val) -> dict | None:
     data = open_dataset(str(val), 2)
     recall = hazard_recall(model, data, args.device)
     recall[FAR_READ] = far_read_counts(model, data, args.device)  # {} without the head
+    recall[LIGHT_READ] = light_confusion(model, data, args.device)
     cache.write_text(json.dumps(recall, indent=1))
     return recall
+
+
+def _light_eye(args, recipe, say, out: Path, data: Path) -> Path | None:
+    """Stage 2a, before the driving network's first step: its light eye learns the lamp colours
+    alone, on light frames drawn class-balanced (train.light_eye), so that the planner trains on
+    informative light probabilities from the start instead of learning to ignore them. Returns the
+    checkpoint the driving run starts from (None: the recipe has no such stage)."""
+    if recipe.light_eye_steps <= 0:
+        return None
+    init = out / "runs" / "driving-light-eye" / "checkpoint"
+    if _stage(out, "light-eye").exists():
+        say("light eye: done before, skipping")
+        return init
+    import torch
+
+    from e2edrive.data.dataset import DrivingDataset
+    from e2edrive.model.checkpoint import save_checkpoint
+    from e2edrive.model.config import make_config
+    from e2edrive.model.driving_model import DrivingModel
+    from e2edrive.train.light_eye import LightEyeConfig, train_light_eye
+
+    torch.manual_seed(0)
+    model = DrivingModel(make_config(recipe.preset)).to(args.device)
+    if model.light_eye is None:
+        say("light eye: this network has none, skipping")
+        return None
+    say(f"light eye: {recipe.light_eye_steps} steps on class-balanced light frames, the rest frozen")
+    frames = DrivingDataset(data, history=1)  # the eye reads the last frame; one frame is half the cost
+    result = train_light_eye(model, frames, LightEyeConfig(recipe.light_eye_steps), say)
+    save_checkpoint(model, init)
+    (out / "light-eye.json").write_text(json.dumps(result, indent=1))
+    _stage(out, "light-eye").touch()
+    return init
 
 
 def _open_loop(driver, val, args) -> dict | None:

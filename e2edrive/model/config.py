@@ -60,6 +60,9 @@ class HeadLossWeights:
     """plan, action and target-speed imitation terms"""
 
 
+LIGHT_EYE_CAMERAS = ("front_main", "front_wide")  # the default rig's forward cameras: lights ahead
+
+
 @dataclass
 class DrivingConfig:
     """Everything that defines a DrivingModel; checkpoints store it as JSON beside the weights."""
@@ -71,6 +74,8 @@ class DrivingConfig:
         "corridor_teacher": 0.0,
         "control_dropout": 0.0,
         "planner_far": False,
+        "light_eye": (),
+        "light_eye_width": 16,
     }
 
     preset: str = "tiny"
@@ -124,6 +129,12 @@ class DrivingConfig:
     up to 125 m ahead, beyond the BEV, and its probabilities condition the planner's goal
     (model.far_traffic): when the oncoming lane is free to pass geese or debris. Needs
     planner_cameras"""
+    light_eye: tuple[str, ...] | None = None
+    """cameras a small full-resolution CNN reads for the traffic light's colour (model.light_eye):
+    its logits add to the light head's, which reads only the stride-16 encoder features where a
+    lamp is a fraction of a cell. None: those of LIGHT_EYE_CAMERAS the rig has; () turns it off"""
+    light_eye_width: int = 16
+    """channels of the light eye's first convolutions"""
     corridor_teacher: float = 0.0
     """training only, with planner_corridor: share of the samples whose corridor reads the ground
     truth instead of the heads' outputs (teacher forcing, model.corridor); 0: off"""
@@ -165,9 +176,13 @@ class DrivingConfig:
         self.bev_heights = tuple(float(h) for h in self.bev_heights)
         self.ego_inputs = tuple(self.ego_inputs)
         self.planner_cameras = tuple(self.planner_cameras)
-        missing = [n for n in self.planner_cameras if n not in self.rig.names]
-        if missing:
-            raise ValueError(f"planner_cameras {missing} are not in the rig {list(self.rig.names)}")
+        if self.light_eye is None:
+            self.light_eye = tuple(n for n in LIGHT_EYE_CAMERAS if n in self.rig.names)
+        self.light_eye = tuple(self.light_eye)
+        for what, names in (("planner_cameras", self.planner_cameras), ("light_eye", self.light_eye)):
+            missing = [n for n in names if n not in self.rig.names]
+            if missing:
+                raise ValueError(f"{what} {missing} are not in the rig {list(self.rig.names)}")
         unknown = [n for n in self.ego_inputs if n not in EGO_NAMES]
         if unknown:
             raise ValueError(f"ego_inputs {unknown} unknown; choose from {EGO_NAMES}")
@@ -218,4 +233,7 @@ def make_config(preset: str = "tiny", rig: CameraRig | None = None, **overrides)
     if preset not in PRESETS:
         raise KeyError(f"unknown model preset {preset!r}; known: {sorted(PRESETS)}")
     cfg = replace(copy.deepcopy(PRESETS[preset]), **overrides)  # presets stay untouched
-    return replace(cfg, rig=rig) if rig is not None else cfg
+    if rig is None:
+        return cfg
+    # the preset's light eye was resolved for the default rig: resolve it again for this one
+    return replace(cfg, rig=rig, light_eye=cfg.light_eye if "light_eye" in overrides else None)

@@ -31,6 +31,7 @@ from e2edrive.model.corridor import CORRIDOR_FEATURES, corridor_features, teache
 from e2edrive.model.far_traffic import FAR_FEATURES, FarTrafficHead, far_traffic_loss
 from e2edrive.model.head_losses import centernet_focal, masked_l1, sigmoid_focal
 from e2edrive.model.heads import NUM_LIGHT_STATES, BevHeads, DepthHead, TrafficLightHead
+from e2edrive.model.light_eye import LightEye
 from e2edrive.model.output import DrivingOutput
 from e2edrive.model.planner import EGO_NAMES, NAV_FEATURES, Planner, nav_ego_features, route_points_of
 from e2edrive.model.reason import ReasonHead, explain, sentence_table
@@ -105,6 +106,13 @@ class DrivingModel(DrivingPolicy):
         self.far = FarTrafficHead(C) if cfg.planner_far else None
         self.reason = ReasonHead(C, cfg.reason_hidden)
         self.register_buffer("sentences", sentence_table(), persistent=False)  # (NUM_REASONS, L)
+        # built last: its random init leaves every other module's (and the golden outputs) as before
+        self.light_eye = None
+        if cfg.light_eye:
+            self.register_buffer(
+                "eye_cameras", torch.tensor([rig.names.index(n) for n in cfg.light_eye]), persistent=False
+            )
+            self.light_eye = LightEye(len(cfg.light_eye), cfg.light_eye_width)
         self.validate_inputs = True  # checks sync with the host once per call; benchmarks may turn them off
         self._rig_checked: CameraRig | None = None  # last obs.rig found equal to config.rig
         if cfg.pretrained:
@@ -133,15 +141,20 @@ class DrivingModel(DrivingPolicy):
         feats: torch.Tensor,
         camera_valid: torch.Tensor,
         nav_ego: torch.Tensor,
+        images: torch.Tensor,
         teacher: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> DrivingOutput:
-        """fused BEV (B, C, X, Y), last-frame camera features (B, N, C, h, w) -> every head's output.
-        teacher: ground-truth corridor maps and which samples read them (training, model.corridor)."""
+        """fused BEV (B, C, X, Y), last-frame camera features (B, N, C, h, w) and images (B, N, 3, H,
+        W) -> every head's output. teacher: ground-truth corridor maps and which samples read them
+        (training, model.corridor)."""
         p = self.heads(fused)
         bev_map = fused + self.occ_embed(torch.sigmoid(p.occupancy))  # (B, C, X, Y) with the occupancy
         memory = bev_map.flatten(2).transpose(1, 2)  # (B, Q, C) tokens
         pos = self.bev.pos(self.bev.cell_xy).unsqueeze(0)  # (1, Q, C)
         light = self.light(feats, camera_valid, fused)  # (B, NUM_LIGHT_STATES) logits
+        if self.light_eye is not None:
+            eye = images.index_select(1, self.eye_cameras)  # (B, K, 3, H, W)
+            light = light + self.light_eye(eye, camera_valid.index_select(1, self.eye_cameras))
         reads = [light.softmax(-1)] if self.config.planner_light else []
         if self.config.planner_corridor:
             route = route_points_of(nav_ego)
@@ -192,7 +205,7 @@ class DrivingModel(DrivingPolicy):
         `planner.nav_ego_features`, memory h (B, C, X, Y) -> (output, new memory)."""
         bev, feats = self.encode_frames(images, camera_valid)
         fused, h = self.temporal.step(bev, h, odom, first)
-        return self.decode(fused, feats, camera_valid, nav_ego), h
+        return self.decode(fused, feats, camera_valid, nav_ego, images), h
 
     # ---- DrivingPolicy interface ----
 
@@ -211,7 +224,8 @@ class DrivingModel(DrivingPolicy):
             fused, h = self.temporal.step(bev[:, t], h, obs.odom[:, t], obs.first[:, t])
         last_feats = feats.view(B, T, *feats.shape[1:])[:, -1]  # (B, N, C, h, w)
         nav_ego = self._hide_controls(self._nav_ego(obs, -1))
-        out = self.decode(fused, last_feats, valid[:, -1], nav_ego, self._teacher(labels, B))
+        teacher = self._teacher(labels, B)
+        out = self.decode(fused, last_feats, valid[:, -1], nav_ego, obs.images[:, -1], teacher)
         out.ego_accel = obs.accel[:, -1]  # (B,) the previous control, for the keyframe weight
         return out
 

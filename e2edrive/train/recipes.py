@@ -40,6 +40,9 @@ class Recipe:
     mined_repeat: int = 2
     """times each mined (triggered) clip's frames appear in the training set after a round, on top
     of their one ordinary appearance: the priority of the engine's clips"""
+    light_eye_steps: int = 2000
+    """steps of the light-eye stage after the first training (train.light_eye: the eye alone learns
+    the lamp colours on class-balanced light frames); 0: none"""
     eval_seeds: int = 8
     """closed-loop episodes per scenario, every suite (unseen seeds from 1,000,000)"""
     batch_size: int = 8
@@ -66,6 +69,7 @@ RECIPES: dict[str, Recipe] = {
         dagger_rounds=2,
         dagger_seeds=8,
         dagger_steps=2500,
+        light_eye_steps=4000,
         eval_seeds=16,
         basic_goal=0.95,
         corner_goal=0.8,
@@ -78,6 +82,7 @@ RECIPES: dict[str, Recipe] = {
         steps={"dave2": 2, "ego_mlp": 2, "driving": 2},
         dagger_seeds=1,
         dagger_steps=2,
+        light_eye_steps=2,
         eval_seeds=1,
         batch_size=4,
     ),
