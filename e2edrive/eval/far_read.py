@@ -17,29 +17,24 @@ from e2edrive.model.far_traffic import FAR_GAPS, far_targets
 def far_read_counts(model, dataset, device="cpu", batch_size: int = 16, max_frames: int = 4000) -> dict:
     """{f"{d:g}": {"positives", "hits", "negatives", "false_alarms"}} over the dataset's frames with a
     known gap (at most max_frames of all frames, evenly spread). Empty if the model has no head."""
-    from e2edrive.data.dataset import collate_clips
+    from e2edrive.eval.held_out import held_out_batches
 
     if getattr(model, "far", None) is None:
         return {}
-    model = model.eval().to(device)
-    n = len(dataset)
-    frames = list(range(0, n, max(1, n // max_frames)))
     counts = {f"{d:g}": [0, 0, 0, 0] for d in FAR_GAPS}
-    with torch.no_grad():
-        for i in range(0, len(frames), batch_size):
-            clip = collate_clips([dataset[j] for j in frames[i : i + batch_size]]).to(device)
-            if clip.labels.oncoming_gap is None:
-                continue
-            said = torch.sigmoid(model(clip.obs).far_traffic) > 0.5  # (B, K)
-            truth, known = far_targets(clip.labels.oncoming_gap)
-            truth = truth.bool()
-            for k, d in enumerate(FAR_GAPS):
-                row = counts[f"{d:g}"]
-                pos, neg = truth[:, k] & known, ~truth[:, k] & known
-                row[0] += int(pos.sum())
-                row[1] += int((pos & said[:, k]).sum())
-                row[2] += int(neg.sum())
-                row[3] += int((neg & said[:, k]).sum())
+    for _, clip, out in held_out_batches(model, dataset, device, batch_size, max_frames):
+        if clip.labels.oncoming_gap is None:
+            continue
+        said = torch.sigmoid(out.far_traffic) > 0.5  # (B, K)
+        truth, known = far_targets(clip.labels.oncoming_gap)
+        truth = truth.bool()
+        for k, d in enumerate(FAR_GAPS):
+            row = counts[f"{d:g}"]
+            pos, neg = truth[:, k] & known, ~truth[:, k] & known
+            row[0] += int(pos.sum())
+            row[1] += int((pos & said[:, k]).sum())
+            row[2] += int(neg.sum())
+            row[3] += int((neg & said[:, k]).sum())
     return {d: dict(zip(("positives", "hits", "negatives", "false_alarms"), r)) for d, r in counts.items()}
 
 

@@ -20,19 +20,14 @@ def light_confusion(
 ) -> list[list[int]]:
     """(S, S) counts, row = labelled state, column = the head's argmax, over at most max_frames of
     the dataset's frames, evenly spread."""
-    from e2edrive.data.dataset import collate_clips
+    from e2edrive.eval.held_out import held_out_batches
 
-    model = model.eval().to(device)
-    n = len(dataset)
-    frames = list(range(0, n, max(1, n // max_frames)))
     S = len(STATES)
     counts = torch.zeros(S, S, dtype=torch.long)
-    with torch.no_grad():
-        for i in range(0, len(frames), batch_size):
-            clip = collate_clips([dataset[j] for j in frames[i : i + batch_size]]).to(device)
-            said = model(clip.obs).traffic_light.argmax(-1).cpu()  # (B,)
-            truth = clip.labels.traffic_light.long().cpu()  # (B,)
-            counts += torch.bincount(truth * S + said, minlength=S * S).view(S, S)
+    for _, clip, out in held_out_batches(model, dataset, device, batch_size, max_frames):
+        said = out.traffic_light.argmax(-1).cpu()  # (B,)
+        truth = clip.labels.traffic_light.long().cpu()  # (B,)
+        counts += torch.bincount(truth * S + said, minlength=S * S).view(S, S)
     return counts.tolist()
 
 
@@ -45,8 +40,7 @@ def light_table(confusion: list[list[int]]) -> str:
     """Markdown: one row per labelled state, the head's calls across, the recall last."""
     rows = ["| light (label) | " + " | ".join(f"called {s}" for s in STATES) + " | recall |"]
     rows.append("|---" * (len(STATES) + 2) + "|")
-    for s, row in zip(STATES, confusion):
-        n = sum(row)
-        rec = f"{row[STATES.index(s)] / n:.0%}" if n else "-"
-        rows.append(f"| {s} ({n}) | " + " | ".join(str(c) for c in row) + f" | {rec} |")
+    for (s, rec), row in zip(light_recall(confusion).items(), confusion):
+        cell = f"{rec:.0%}" if rec is not None else "-"
+        rows.append(f"| {s} ({sum(row)}) | " + " | ".join(str(c) for c in row) + f" | {cell} |")
     return "\n".join(rows)

@@ -100,19 +100,12 @@ def hazard_recall(model, dataset, device="cpu", batch_size: int = 16, max_frames
     """{group: {band: {"objects", "object_head", "occupancy_head"}}} over the dataset's frames (at most
     max_frames, evenly spread), counts of ground-truth objects and of those each head saw; the group
     FREE_PATH counts free cells on the ego's path and each head's false alarms on them."""
-    from e2edrive.data.dataset import collate_clips
+    from e2edrive.eval.held_out import held_out_batches
     from e2edrive.model.targets import make_targets
 
-    model = model.eval().to(device)
-    n = len(dataset)
-    step = max(1, n // max_frames)
-    frames = list(range(0, n, step))
     scen = dataset.index["scenario"].to_pylist()
     counts = {g: {f"{a:g}-{b:g}": [0, 0, 0] for a, b in BANDS} for g in (*GROUPS, FREE_PATH)}
-    for i in range(0, len(frames), batch_size):
-        idx = frames[i : i + batch_size]
-        clip = collate_clips([dataset[j] for j in idx]).to(device)
-        out = model(clip.obs)
+    for idx, clip, out in held_out_batches(model, dataset, device, batch_size, max_frames):
         lab = clip.labels
         boxes, cls, valid = lab.boxes.float(), lab.box_class, lab.box_valid.bool()
         X, Y = out.obj_heatmap.shape[-2:]

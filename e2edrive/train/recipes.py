@@ -41,8 +41,8 @@ class Recipe:
     """times each mined (triggered) clip's frames appear in the training set after a round, on top
     of their one ordinary appearance: the priority of the engine's clips"""
     light_eye_steps: int = 2000
-    """steps of the light-eye stage after the first training (train.light_eye: the eye alone learns
-    the lamp colours on class-balanced light frames); 0: none"""
+    """steps of the light-eye stage before the driving network's first step (train.light_eye: the
+    eye alone learns the lamp colours on class-balanced light frames); 0: none"""
     eval_seeds: int = 8
     """closed-loop episodes per scenario, every suite (unseen seeds from 1,000,000)"""
     batch_size: int = 8
