@@ -43,13 +43,23 @@ class Args:
     """cpu | cuda"""
     mode: str = "fp32"
     """fp32 | bf16 (autocast) | channels_last | bf16_channels_last: the speed options measured side by side"""
+    semantic_head: bool = True
+    """driving network only: with the semantic presence head (model.semantic_head) and its loss, or
+    without, to measure what the head costs"""
 
 
 def measure(args: Args) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model = build_model(args.model, args.preset).to(device)
+    model = build_model(args.model, args.preset)
+    if args.model == "driving" and not args.semantic_head:
+        from dataclasses import replace
+
+        from e2edrive.model.driving_model import DrivingModel
+
+        model = DrivingModel(replace(model.config, semantic_head=False))
+    model = model.to(device)
     if "channels_last" in args.mode:
         model = model.to(memory_format=torch.channels_last)
     model.train()
@@ -75,6 +85,7 @@ def measure(args: Args) -> dict:
         "device": args.device,
         "mode": args.mode,
         "preset": args.preset if args.model == "driving" else None,
+        "semantic_head": args.semantic_head if args.model == "driving" else None,
         "threads": args.threads,
         "batch_size": args.batch_size,
         "history": args.history,
@@ -88,10 +99,14 @@ def measure(args: Args) -> dict:
 def main() -> None:
     args = tyro.cli(Args, description=__doc__)
     r = measure(args)
-    print("| model | preset | device | mode | threads | batch x T | params | s/step (median) | samples/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
     print(
-        f"| {r['model']} | {r['preset'] or '-'} | {r['device']} | {r['mode']} | {r['threads']} | "
+        "| model | preset | semantic head | device | mode | threads | batch x T | params "
+        "| s/step (median) | samples/s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {r['model']} | {r['preset'] or '-'} | {r['semantic_head']} | {r['device']} | {r['mode']} | "
+        f"{r['threads']} | "
         f"{r['batch_size']} x {r['history']} | "
         f"{r['params'] / 1e6:.2f} M | {r['step_s_median']:.3f} | {r['samples_per_s']:.1f} |"
     )

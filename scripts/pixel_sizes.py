@@ -2,10 +2,10 @@
 
     python scripts/pixel_sizes.py
 
-The expert drives seeds 0 and 1 of chickens_crossing, geese_standing and pedestrian_close; at each
-step the renderer's semantics are counted for the scenario's class in front_main and front_wide,
-binned by the distance from the ego to the nearest object of that class. Prints the median count
-per 10 m band (all objects of the class in view together, e.g. a whole flock). BENCHMARKS.md,
+The expert drives seeds 0 and 1 of chickens_crossing, geese_standing, pedestrian_close and
+unknown_object (debris); at each step the renderer's semantics are counted for the scenario's
+class in front_main and front_wide, binned by the distance from the ego to the nearest object of
+that class. Prints the median count per 10 m band (all objects of the class in view together, e.g. a whole flock). BENCHMARKS.md,
 "Seeing versus deciding", quotes it.
 """
 
@@ -21,6 +21,7 @@ CASES = (
     ("chickens_crossing", ObjectClass.CHICKEN, Semantic.CHICKEN),
     ("geese_standing", ObjectClass.GOOSE, Semantic.GOOSE),
     ("pedestrian_close", ObjectClass.PEDESTRIAN, Semantic.PEDESTRIAN),
+    ("unknown_object", ObjectClass.UNKNOWN, Semantic.DEBRIS),
 )
 
 

@@ -8,7 +8,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from e2edrive.core.constants import MAX_ACCEL, MAX_STEER, MIN_ACCEL, NUM_OBJECT_CLASSES, PLAN_STEPS, BevGrid
+from e2edrive.core.constants import (
+    MAX_ACCEL,
+    MAX_STEER,
+    MIN_ACCEL,
+    NUM_OBJECT_CLASSES,
+    NUM_SEMANTIC_CLASSES,
+    PLAN_STEPS,
+    BevGrid,
+)
 from e2edrive.core.reasons import MAX_SENTENCE_TOKENS, NUM_REASONS, REASON_TEXT, VOCAB, Reason
 from e2edrive.core.rig import DEFAULT_MOUNTS, make_rig
 from e2edrive.core.types import Observation
@@ -41,6 +49,7 @@ def test_output_shapes_and_bounds(model, clip):
     assert out.lanes.shape == (2, 2, 32, 24) and out.drivable.shape == (2, 32, 24)
     assert out.traffic_light.shape == (2, 4) and out.reason.shape == (2, NUM_REASONS)
     assert out.depth.shape == (2, 8, 8, 16)  # stride 8 on 64 x 128
+    assert out.semantics.shape == (2, 8, NUM_SEMANTIC_CLASSES, 8, 16)
     assert out.sentence.shape == (2, MAX_SENTENCE_TOKENS - 1, len(VOCAB))
     assert (out.action[:, 0].abs() <= MAX_STEER).all() and (out.speed >= 0).all()
     words = " ".join(model.explain(out)).replace(":", " ").split()
@@ -74,6 +83,7 @@ def test_every_head_loss_reaches_the_first_convolution(clip):
         "reason",
         "sentence",
         "far_traffic",
+        "semantics",
     }
     stem = m.encoder.stem[0].weight
     for name, value in parts.items():

@@ -178,6 +178,7 @@ def _report(args, recipe, t0, out, evals, rounds, recall, train_scenarios) -> st
         recall = dict(recall)
         far = recall.pop(FAR_READ, None)
         light = recall.pop(LIGHT_READ, None)
+        semantic = recall.pop(SEMANTIC_READ, None)
         lines += [
             "",
             "seeing the hard cases (held-out frames, recall by distance; the last row: the share of "
@@ -194,6 +195,11 @@ def _report(args, recipe, t0, out, evals, rounds, recall, train_scenarios) -> st
 
             lines += ["", "seeing the light's colour (held-out frames, traffic-light head, per state):"]
             lines += [light_table(light)]
+        if semantic:
+            from e2edrive.eval.semantic_read import semantic_table
+
+            lines += ["", "the hard cases in the pixels (held-out frames, semantic presence head, cells):"]
+            lines += [semantic_table(semantic)]
     lines += [
         "",
         _verdict(evals["basic"], evals["corner"], recipe.basic_goal, recipe.corner_goal),
@@ -371,12 +377,14 @@ def _loader_workers(args) -> int:
 
 FAR_READ = "far_read"  # key of the far-traffic head's counts beside the recall groups
 LIGHT_READ = "light_read"  # key of the light head's confusion matrix (eval.light_read)
+SEMANTIC_READ = "semantic_read"  # key of the semantic head's cell counts (eval.semantic_read)
 
 
 def _perception(args, say, out, run, val) -> dict | None:
     """Recall of the hard cases' objects by the policy's object and occupancy heads, by distance;
     under FAR_READ, the far-traffic head's counts (eval.far_read); under LIGHT_READ, the light
-    head's confusion matrix (eval.light_read)."""
+    head's confusion matrix (eval.light_read); under SEMANTIC_READ, the semantic presence head's
+    cell counts (eval.semantic_read)."""
     if not val.exists():
         return None
     cache = out / "eval" / "perception.json"
@@ -386,6 +394,7 @@ def _perception(args, say, out, run, val) -> dict | None:
     from e2edrive.eval.far_read import far_read_counts
     from e2edrive.eval.light_read import light_confusion
     from e2edrive.eval.perception import hazard_recall
+    from e2edrive.eval.semantic_read import semantic_read
     from e2edrive.train.data import open_dataset
 
     say("perception: recall of the hard cases' objects and the far oncoming read on the held-out frames")
@@ -394,6 +403,7 @@ def _perception(args, say, out, run, val) -> dict | None:
     recall = hazard_recall(model, data, args.device)
     recall[FAR_READ] = far_read_counts(model, data, args.device)  # {} without the head
     recall[LIGHT_READ] = light_confusion(model, data, args.device)
+    recall[SEMANTIC_READ] = semantic_read(model, data, args.device)  # {} without the head
     cache.write_text(json.dumps(recall, indent=1))
     return recall
 

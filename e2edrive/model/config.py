@@ -30,7 +30,7 @@ class HeadLossWeights:
     """Weights of the auxiliary heads' losses (the driving terms are in `driving`)."""
 
     # Added after checkpoints were written (a checkpoint without the head trained it with weight 0)
-    ADDED_FIELDS: ClassVar[dict] = {"far_traffic": 0.0}
+    ADDED_FIELDS: ClassVar[dict] = {"far_traffic": 0.0, "semantics": 0.0}
 
     occupancy: float = 1.0
     """sigmoid focal loss on 3D occupancy voxels"""
@@ -56,6 +56,8 @@ class HeadLossWeights:
     """token cross-entropy of the teacher-forced explanation"""
     far_traffic: float = 0.5
     """binary cross-entropy of the oncoming-gap read (model.far_traffic), on samples that have it"""
+    semantics: float = 0.5
+    """focal loss of the per-camera semantic presence (model.semantic_head), per class"""
     driving: DrivingLossWeights = field(default_factory=DrivingLossWeights)
     """plan, action and target-speed imitation terms"""
 
@@ -76,6 +78,7 @@ class DrivingConfig:
         "planner_far": False,
         "light_eye": (),
         "light_eye_width": 16,
+        "semantic_head": False,
     }
 
     preset: str = "tiny"
@@ -135,6 +138,10 @@ class DrivingConfig:
     lamp is a fraction of a cell. None: those of LIGHT_EYE_CAMERAS the rig has; () turns it off"""
     light_eye_width: int = 16
     """channels of the light eye's first convolutions"""
+    semantic_head: bool = True
+    """a per-camera head predicting which semantic classes appear in each feature cell
+    (model.semantic_head), trained on the renderer's pixel labels: dense supervision that makes the
+    shared encoder represent small hazards (debris, a puddle) the BEV labels barely touch"""
     corridor_teacher: float = 0.0
     """training only, with planner_corridor: share of the samples whose corridor reads the ground
     truth instead of the heads' outputs (teacher forcing, model.corridor); 0: off"""

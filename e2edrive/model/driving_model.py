@@ -36,6 +36,7 @@ from e2edrive.model.output import DrivingOutput
 from e2edrive.model.planner import EGO_NAMES, NAV_FEATURES, Planner, nav_ego_features, route_points_of
 from e2edrive.model.reason import ReasonHead, explain, sentence_table
 from e2edrive.model.regnet import RegNetEncoder, RegNetSpec, load_torchvision_weights
+from e2edrive.model.semantic_head import SemanticHead, semantic_loss, semantic_presence
 from e2edrive.model.targets import make_targets
 from e2edrive.model.temporal import TemporalFusion
 from e2edrive.model.validate import check_observation
@@ -113,6 +114,7 @@ class DrivingModel(DrivingPolicy):
                 "eye_cameras", torch.tensor([rig.names.index(n) for n in cfg.light_eye]), persistent=False
             )
             self.light_eye = LightEye(len(cfg.light_eye), cfg.light_eye_width)
+        self.semantic = SemanticHead(C) if cfg.semantic_head else None  # after the eye, for the same reason
         self.validate_inputs = True  # checks sync with the host once per call; benchmarks may turn them off
         self._rig_checked: CameraRig | None = None  # last obs.rig found equal to config.rig
         if cfg.pretrained:
@@ -189,6 +191,7 @@ class DrivingModel(DrivingPolicy):
             sentence=sentence,
             reason_context=reason_ctx,
             far_traffic=far,
+            semantics=self.semantic(feats) if self.semantic is not None else None,
         )
 
     def step(
@@ -270,6 +273,9 @@ class DrivingModel(DrivingPolicy):
             gap = labels.oncoming_gap  # None: clips recorded without it (synthetic): no target
             gap = gap if gap is not None else torch.full_like(out.speed, float("nan"))
             parts["far_traffic"] = w.far_traffic * far_traffic_loss(out.far_traffic, gap)
+        if out.semantics is not None:
+            presence = semantic_presence(labels.semantics, self.feat_hw)
+            parts["semantics"] = w.semantics * semantic_loss(out.semantics, presence)
         parts["reason"] = w.reason * F.cross_entropy(out.reason, labels.reason.long())
         tokens = self.sentences[labels.reason.long()]  # (B, L)
         logits = self.reason.teacher_forced(out.reason_context, tokens)  # (B, L-1, V)

@@ -30,6 +30,8 @@ class DrivingOutput:
     reason_context:  (B, D) the sentence decoder's conditioning vector, so that the loss can run the
                      teacher-forced decoder on the target sentence (None for networks without it)
     far_traffic:     (B, len(model.far_traffic.FAR_GAPS)) logits of P(oncoming gap < d)
+    semantics:       (B, N_cam, NUM_SEMANTIC_CLASSES, h, w) logits: class present in the feature
+                     cell (model.semantic_head)
     ego_accel:       (B,) m/s^2 the ego's observed acceleration at the last frame (the previous
                      control the planner read), for the loss's keyframe weight; None: not read
     """
@@ -50,6 +52,7 @@ class DrivingOutput:
     sentence: torch.Tensor | None = None
     reason_context: torch.Tensor | None = None
     far_traffic: torch.Tensor | None = None
+    semantics: torch.Tensor | None = None
     ego_accel: torch.Tensor | None = None
 
     def reason_texts(self) -> list[str] | None:
