@@ -5,8 +5,8 @@
 The expert drives seeds 0 and 1 of chickens_crossing, geese_standing, pedestrian_close and
 unknown_object (debris); at each step the renderer's semantics are counted for the scenario's
 class in front_main and front_wide, binned by the distance from the ego to the nearest object of
-that class. Prints the median count per 10 m band (all objects of the class in view together, e.g. a whole flock). BENCHMARKS.md,
-"Seeing versus deciding", quotes it.
+that class. Prints the median count per 10 m band (all objects of the class in view together, e.g.
+a whole flock). BENCHMARKS.md, "Seeing versus deciding", quotes it.
 """
 
 from __future__ import annotations
