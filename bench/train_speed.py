@@ -43,9 +43,9 @@ class Args:
     """cpu | cuda"""
     mode: str = "fp32"
     """fp32 | bf16 (autocast) | channels_last | bf16_channels_last: the speed options measured side by side"""
-    semantic_head: bool = True
-    """driving network only: with the semantic presence head (model.semantic_head) and its loss, or
-    without, to measure what the head costs"""
+    semantic_head: bool = False
+    """driving network only: with the optional semantic presence head (model.semantic_head) and its
+    loss, to measure what the head costs beside a run without"""
 
 
 def measure(args: Args) -> dict:
@@ -53,12 +53,12 @@ def measure(args: Args) -> dict:
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = build_model(args.model, args.preset)
-    if args.model == "driving" and not args.semantic_head:
+    if args.model == "driving" and args.semantic_head != model.config.semantic_head:
         from dataclasses import replace
 
         from e2edrive.model.driving_model import DrivingModel
 
-        model = DrivingModel(replace(model.config, semantic_head=False))
+        model = DrivingModel(replace(model.config, semantic_head=args.semantic_head))
     model = model.to(device)
     if "channels_last" in args.mode:
         model = model.to(memory_format=torch.channels_last)

@@ -41,7 +41,7 @@ def test_every_head_learns_fast():
     model = DrivingModel(make_config("tiny", rig=rig, channels=32, widths=(16, 32, 64)))
     clip = synthetic_clip(batch=2, frames=2, rig=rig, seed=5)
     first, last = _overfit(model, clip, steps=100, lr=5e-3)
-    assert len(first) == 16  # every head, the far-traffic read and the semantic presence included
+    assert len(first) == 15  # every head, the far-traffic read included
     _assert_fell(first, last, 2.0)
     # The greedy explanation (no teacher forcing) now says the labelled reason's sentence.
     with torch.no_grad():

@@ -85,7 +85,6 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
     assert "corner pass rate" in table and "failure-bank replay" in table and "recall by distance" in table
     assert "beyond the BEV" in table  # the far-traffic head's read, on the val frames' gap labels
     assert "the light's colour" in table  # the light head's confusion matrix, per state
-    assert "semantic presence head" in table  # the hard cases in the pixels (eval.semantic_read)
     out = tmp_path / "qs"
     assert json.loads((out / "light-eye.json").read_text())["steps"] == 2  # the eye's own stage ran
     assert (out / "report" / "index.html").is_file() and (out / "summary.md").is_file()

@@ -99,13 +99,26 @@ def test_head_starts_at_the_prior_and_learns_a_two_pixel_object_on_road():
     assert recall >= 0.9 and false_alarm <= 0.02, (float(recall), float(false_alarm))
 
 
-def test_old_checkpoints_load_without_the_head_and_without_its_loss():
+def test_the_head_is_opt_in_and_old_checkpoints_load_without_it():
     d = config_to_dict(DrivingConfig())
     d.pop("semantic_head")
     d["loss"].pop("semantics")
     old = config_from_dict(DrivingConfig, d)
     assert old.semantic_head is False and old.loss.semantics == 0.0
-    assert DrivingConfig().semantic_head is True and HeadLossWeights().semantics > 0
+    assert DrivingConfig().semantic_head is False and HeadLossWeights().semantics > 0  # opt-in
+
+
+def test_driving_model_with_the_head_outputs_presence_logits_per_camera_and_cell():
+    from e2edrive.model.config import make_config
+    from e2edrive.model.driving_model import DrivingModel
+
+    torch.manual_seed(0)
+    model = DrivingModel(make_config("tiny", semantic_head=True))
+    clip = synthetic_clip(batch=2, frames=2, seed=1)
+    out = model(clip.obs)
+    assert out.semantics.shape == (2, 8, NUM_SEMANTIC_CLASSES, 8, 16)  # stride 8 on 64 x 128
+    _, parts = model.loss(out, clip.labels)
+    assert "semantics" in parts and torch.isfinite(parts["semantics"])
 
 
 class _SeesCells(nn.Module):

@@ -138,10 +138,13 @@ class DrivingConfig:
     lamp is a fraction of a cell. None: those of LIGHT_EYE_CAMERAS the rig has; () turns it off"""
     light_eye_width: int = 16
     """channels of the light eye's first convolutions"""
-    semantic_head: bool = True
+    semantic_head: bool = False
     """a per-camera head predicting which semantic classes appear in each feature cell
     (model.semantic_head), trained on the renderer's pixel labels: dense supervision that makes the
-    shared encoder represent small hazards (debris, a puddle) the BEV labels barely touch"""
+    shared encoder represent small hazards (debris, a puddle) the BEV labels barely touch. Off by
+    default: from scratch it made the BEV see debris and geese 2-3x more often, but the driving did
+    not measurably change and the imitation losses ended higher (action +13 %; BENCHMARKS.md,
+    session 9)"""
     corridor_teacher: float = 0.0
     """training only, with planner_corridor: share of the samples whose corridor reads the ground
     truth instead of the heads' outputs (teacher forcing, model.corridor); 0: off"""
