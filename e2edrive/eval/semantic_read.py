@@ -41,13 +41,10 @@ def semantic_read(model, dataset, device="cpu", batch_size: int = 16, max_frames
         dist = boxes[..., :2].norm(dim=-1).masked_fill(~ahead, float("inf"))  # (B, K)
         for name in names:
             s = int(Semantic.PUDDLE) if name == PUDDLE else int(CLASSES[name][1])
-            pos, hit = (
-                present[:, :, s].flatten(1),
-                (present[:, :, s] & said[:, :, s]).flatten(1),
-            )  # (B, cells)
-            fa = (~present[:, :, s] & said[:, :, s]).flatten(1)
-            counts[name]["absent"][0] += int((~present[:, :, s]).sum())
-            counts[name]["absent"][1] += int(fa.sum())
+            here, call = present[:, :, s].flatten(1), said[:, :, s].flatten(1)  # (B, N*h*w) bool
+            pos, hit = here, here & call
+            counts[name]["absent"][0] += int((~here).sum())
+            counts[name]["absent"][1] += int((~here & call).sum())
             if name == PUDDLE:  # no box to measure a distance to: every frame, one band
                 counts[name]["all"][0] += int(pos.sum())
                 counts[name]["all"][1] += int(hit.sum())
