@@ -136,7 +136,8 @@ class _LightFrames:
         return replace(c, labels=replace(c.labels, traffic_light=torch.tensor([self.states[k]])))
 
 
-def test_light_eye_stage_trains_the_eye_alone_and_restores_the_model():
+@pytest.mark.parametrize("alone", [True, False])
+def test_light_eye_stage_trains_the_eye_alone_and_restores_the_model(alone):
     from e2edrive.core.rig import make_rig
     from e2edrive.model.driving_model import DrivingModel
     from e2edrive.train.light_eye import LightEyeConfig, train_light_eye
@@ -146,7 +147,9 @@ def test_light_eye_stage_trains_the_eye_alone_and_restores_the_model():
     model = DrivingModel(make_config("tiny", rig=rig)).train()
     model.planner.goal[0].weight.requires_grad_(False)  # a caller's own freeze must survive the stage
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    result = train_light_eye(model, _LightFrames(rig, [0, 1, 2, 3]), LightEyeConfig(steps=3, batch_size=4))
+    result = train_light_eye(
+        model, _LightFrames(rig, [0, 1, 2, 3]), LightEyeConfig(steps=3, batch_size=4, alone=alone)
+    )
     assert result["steps"] == 3 and result["frames_per_state"] == [1, 1, 1, 1]
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all(n.startswith("light_eye.") for n in changed)
@@ -154,3 +157,24 @@ def test_light_eye_stage_trains_the_eye_alone_and_restores_the_model():
     assert all(p.requires_grad for n, p in model.named_parameters() if n != "planner.goal.0.weight")
     with pytest.raises(ValueError, match="no light eye"):
         train_light_eye(DrivingModel(make_config("tiny", rig=rig, light_eye=())), _LightFrames(rig, [0]))
+
+
+def test_eye_logits_are_what_the_network_adds_to_the_light_head():
+    """With the light head's last layer zeroed, the full network's light logits are the eye's alone:
+    the cheap stage (LightEyeConfig.alone) trains exactly the term the network adds."""
+    from e2edrive.core.rig import make_rig
+    from e2edrive.model.driving_model import DrivingModel
+    from e2edrive.train.light_eye import eye_logits
+
+    torch.manual_seed(0)
+    rig = make_rig(32, 64, names=("front_main", "front_wide", "rear_main"))
+    model = DrivingModel(make_config("tiny", rig=rig)).eval()
+    torch.nn.init.zeros_(model.light.net[-1].weight)
+    torch.nn.init.zeros_(model.light.net[-1].bias)
+    clip = synthetic_clip(batch=2, frames=2, rig=rig, seed=3)
+    clip.obs.camera_valid[1, -1, 1] = False  # front_wide lost in the second sample: it adds nothing
+    with torch.no_grad():
+        full = model(clip.obs).traffic_light
+        eye = eye_logits(model, clip.obs)
+    assert eye.shape == (2, 4) and eye.abs().sum() > 0
+    torch.testing.assert_close(full, eye)

@@ -63,7 +63,7 @@ def test_bound_controls_reach_actuator_limits():
 
 def test_every_head_loss_reaches_the_first_convolution(clip):
     torch.manual_seed(0)
-    m = DrivingModel(make_config("tiny", semantic_head=True))  # every head, the optional one too
+    m = DrivingModel(make_config("tiny", semantic_head=True, planner_far=True))  # every head, optional too
     out = m(clip.obs)
     _, parts = m.loss(out, clip.labels)
     assert set(parts) == {

@@ -38,10 +38,11 @@ def _assert_fell(first: dict[str, float], last: dict[str, float], factor: float)
 def test_every_head_learns_fast():
     torch.manual_seed(0)
     rig = make_rig(32, 64, names=CAMERA_NAMES[:4])
-    model = DrivingModel(make_config("tiny", rig=rig, channels=32, widths=(16, 32, 64)))
+    config = make_config("tiny", rig=rig, channels=32, widths=(16, 32, 64), planner_far=True)
+    model = DrivingModel(config)
     clip = synthetic_clip(batch=2, frames=2, rig=rig, seed=5)
     first, last = _overfit(model, clip, steps=100, lr=5e-3)
-    assert len(first) == 15  # every head, the far-traffic read included
+    assert len(first) == 15  # every head, the optional far-traffic read included
     _assert_fell(first, last, 2.0)
     # The greedy explanation (no teacher forcing) now says the labelled reason's sentence.
     with torch.no_grad():

@@ -432,7 +432,7 @@ def _light_eye(args, recipe, say, out: Path, data: Path) -> Path | None:
     if model.light_eye is None:
         say("light eye: this network has none, skipping")
         return None
-    say(f"light eye: {recipe.light_eye_steps} steps on class-balanced light frames, the rest frozen")
+    say(f"light eye: {recipe.light_eye_steps} steps on class-balanced light frames, the eye alone")
     frames = DrivingDataset(data, history=1)  # the eye reads the last frame; one frame is half the cost
     result = train_light_eye(model, frames, LightEyeConfig(recipe.light_eye_steps), say)
     save_checkpoint(model, init)

@@ -127,11 +127,15 @@ class DrivingConfig:
     """the planner's goal also reads the predicted occupancy and object heatmap at points along the
     route, in the ego's lane and the next one left (model.corridor): perception feeding planning
     where the hard cases are decided; gradients reach both heads through it"""
-    planner_far: bool = True
+    planner_far: bool = False
     """a head reads the forward camera (the planner's camera read) for the nearest oncoming vehicle
     up to 125 m ahead, beyond the BEV, and its probabilities condition the planner's goal
     (model.far_traffic): when the oncoming lane is free to pass geese or debris. Needs
-    planner_cameras"""
+    planner_cameras. Opt-in since session 10: it sees (93 % of oncoming cars < 100 m called, 2 %
+    false alarms on the expert's frames) but no policy passed the geese with it, and its false
+    alarms where the policy itself stands became a "wait" cue on empty roads. Paired from scratch
+    (2,300 steps, the same data and seeds), without it: `basic` 80.5 against 77.0, `corner` 16/56
+    against 9/56 (BENCHMARKS.md)"""
     light_eye: tuple[str, ...] | None = None
     """cameras a small full-resolution CNN reads for the traffic light's colour (model.light_eye):
     its logits add to the light head's, which reads only the stride-16 encoder features where a
