@@ -23,6 +23,7 @@ Each stage leaves a marker in OUT, so running the command again continues where 
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 import time
@@ -76,6 +77,13 @@ def main(argv: list[str]) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"e2edrive quickstart: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        where = f" writing {e.filename}" if e.filename else ""
+        msg = e.strerror if "GB" in (e.strerror or "") else f"no space left on the device{where}"
+        print(f"e2edrive quickstart: error: {msg} (finished stages are kept)", file=sys.stderr)
+        return 2
     print(table)
     return 0
 
@@ -106,6 +114,8 @@ def run(args: QuickstartArgs) -> str:
     out.mkdir(parents=True, exist_ok=True)
     train_scenarios = suite_scenarios(recipe.train_suite)
     say = lambda msg: _say(t0, msg)  # noqa: E731
+    if not _stage(out, "collect-train").exists():  # a fresh run: will its data fit?
+        _check_disk(args, recipe, out, train_scenarios)
 
     # 1. collect ----------------------------------------------------------------------------------
     data, val = out / "data" / "train", out / "data" / "val"
@@ -210,6 +220,30 @@ def _report(args, recipe, t0, out, evals, rounds, recall, train_scenarios) -> st
     return "\n".join(lines)
 
 
+# Frames per episode, measured: 18,724 in 92 expert episodes (`quick`, sessions 9-10); in the
+# engine rounds the policy drives slower and stands longer: 15,470 frames in 40 episodes (`quick`,
+# session 9), ~32,000 in 160 (`long`, session 8). The check asks 10 % more than the estimate.
+EXPERT_FRAMES_PER_EPISODE = 210
+POLICY_FRAMES_PER_EPISODE = 300
+
+
+def _check_disk(args, recipe, out: Path, scenarios) -> None:
+    """Refuse to start (OSError ENOSPC, one line) when OUT's filesystem cannot hold the recipe's
+    recordings: its datasets are ~0.46 MB per frame on the default rig (data.disk)."""
+    from e2edrive.core.rig import make_rig
+    from e2edrive.data.disk import check_free_space, frame_bytes
+    from e2edrive.eval.suites import SUITES
+
+    basic = sum(s in SUITES["basic"] for s in scenarios)
+    expert = basic * recipe.basic_seeds + (len(scenarios) - basic) * recipe.corner_seeds
+    expert += len(scenarios) * args.val_seeds
+    policy = recipe.dagger_rounds * recipe.dagger_seeds * len(scenarios)
+    frames = expert * EXPERT_FRAMES_PER_EPISODE + policy * POLICY_FRAMES_PER_EPISODE
+    if args.max_episode_steps:
+        frames = min(frames, (expert + policy) * args.max_episode_steps)
+    check_free_space(out, int(1.1 * frames * frame_bytes(make_rig())), f"the {recipe.name} recipe's data")
+
+
 def _collect(args, say, out, stage, path, groups, first_seed, noise, noise_accel) -> None:
     """One collection stage into `path`: every (scenarios, n) group drives its scenarios on seeds
     first_seed .. first_seed + n - 1."""
@@ -279,6 +313,7 @@ def _train(args, recipe, say, out, model, data, val, steps, stage=None, mined=No
         device=args.device,
         resume=find_checkpoint(run) is not None,
         num_workers=_loader_workers(args),
+        balance_reasons=recipe.balance_reasons,
     )
     dataset = None
     if mined is not None:

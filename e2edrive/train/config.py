@@ -16,7 +16,7 @@ from typing import ClassVar
 class TrainConfig:
     # Fields added after runs were stored, with the value that trains what those runs trained: a
     # checkpoint without one resumes as if it had stored that value (config_mismatch).
-    ADDED_FIELDS: ClassVar[dict] = {"fault_aug": 0.0, "camera_dropout": 0.0}
+    ADDED_FIELDS: ClassVar[dict] = {"fault_aug": 0.0, "camera_dropout": 0.0, "balance_reasons": 0.0}
 
     data: str = ""
     """dataset directory written by `e2edrive collect` (or `synthetic:N` for N synthetic clips, for
@@ -56,6 +56,11 @@ class TrainConfig:
     camera_dropout: float = 0.0
     """probability that each camera of a training clip is masked invalid for the whole clip (a
     failed camera, train.augment); 0: off"""
+    balance_reasons: float = 0.0
+    """draw training samples with probability proportional to count(expert reason) ** -P
+    (data.balance): 0 uniform (a seeded permutation per epoch), 0.5 the square root of each
+    decision's count, 1 every decision equally often. An epoch is still len(dataset) samples,
+    drawn with replacement"""
     num_workers: int = 0
     """DataLoader worker processes (0 reads in the training process)"""
     device: str = "auto"

@@ -38,6 +38,10 @@ class Recipe:
     """episodes per training scenario the policy drives in each round"""
     dagger_steps: int = 1000
     """optimisation steps after each round"""
+    balance_reasons: float = 0.0
+    """training draws weighted by count(expert reason) ** -P (TrainConfig.balance_reasons,
+    data.balance): the rare decisions (pass the geese, go around the puddle) seen more often than
+    their ~1 % of the frames; 0: uniform"""
     mined_repeat: int = 2
     """times each mined (triggered) clip's frames appear in the training set after a round, on top
     of their one ordinary appearance: the priority of the engine's clips"""
