@@ -61,6 +61,10 @@ class QuickstartArgs:
     tensorboard: bool = False
     """TensorBoard event files in OUT/runs/MODEL/tensorboard; the policy's behaviour cloning and
     engine rounds share one step axis (the optimisation step); needs the tensorboard extra"""
+    seed: int = 0
+    """training seed of every network (initialisation, sample order, dropout) and of the light-eye
+    stage; the recorded episodes do not change with it. Another seed measures the spread of the
+    recipe over training runs"""
     max_episode_steps: int = 0
     """cut every episode after this many steps in collection and evaluation (0: the scenario's
     own length); only for smoke tests: cut episodes cannot complete their routes"""
@@ -314,6 +318,7 @@ def _train(args, recipe, say, out, model, data, val, steps, stage=None, mined=No
         resume=find_checkpoint(run) is not None,
         num_workers=_loader_workers(args),
         balance_reasons=recipe.balance_reasons,
+        seed=args.seed,
     )
     dataset = None
     if mined is not None:
@@ -432,7 +437,7 @@ def _perception(args, say, out, run, val) -> dict | None:
     from e2edrive.eval.semantic_read import semantic_read
     from e2edrive.train.data import open_dataset
 
-    say("perception: recall of the hard cases' objects and the far oncoming read on the held-out frames")
+    say("perception: what the heads see on the held-out frames (hard cases by distance, light colour)")
     model = load_policy(run, device=args.device)
     data = open_dataset(str(val), 2)
     recall = hazard_recall(model, data, args.device)
@@ -462,14 +467,14 @@ def _light_eye(args, recipe, say, out: Path, data: Path) -> Path | None:
     from e2edrive.model.driving_model import DrivingModel
     from e2edrive.train.light_eye import LightEyeConfig, train_light_eye
 
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     model = DrivingModel(make_config(recipe.preset)).to(args.device)
     if model.light_eye is None:
         say("light eye: this network has none, skipping")
         return None
     say(f"light eye: {recipe.light_eye_steps} steps on class-balanced light frames, the eye alone")
     frames = DrivingDataset(data, history=1)  # the eye reads the last frame; one frame is half the cost
-    result = train_light_eye(model, frames, LightEyeConfig(recipe.light_eye_steps), say)
+    result = train_light_eye(model, frames, LightEyeConfig(recipe.light_eye_steps, seed=args.seed), say)
     save_checkpoint(model, init)
     (out / "light-eye.json").write_text(json.dumps(result, indent=1))
     _stage(out, "light-eye").touch()

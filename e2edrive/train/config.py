@@ -60,7 +60,7 @@ class TrainConfig:
     """draw training samples with probability proportional to count(expert reason) ** -P
     (data.balance): 0 uniform (a seeded permutation per epoch), 0.5 the square root of each
     decision's count, 1 every decision equally often. An epoch is still len(dataset) samples,
-    drawn with replacement"""
+    drawn with replacement. 0.5 cost driving in its one paired test (BENCHMARKS.md, session 10)"""
     num_workers: int = 0
     """DataLoader worker processes (0 reads in the training process)"""
     device: str = "auto"
