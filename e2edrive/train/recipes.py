@@ -4,8 +4,8 @@ A budget in minutes makes a slower or busier machine train a weaker policy (a br
 machine gave `basic` 89.8 against 96.9 from the same command). A budget in steps trains the same
 policy on any machine, up to float nondeterminism; only the wall time differs. The step counts
 below were fitted to 2 idle cores so that the whole `quick` recipe, install and evaluation
-included, ends in about 30 minutes; with the light-eye stage it measured 34.3 minutes in session 9
-(BENCHMARKS.md has the stage times).
+included, ends in about 30 minutes: 34.3 minutes in session 9, 27.6 in session 10 once the
+light-eye stage trained the eye alone and the far read was off (BENCHMARKS.md has the stage times).
 
 quick   the 30-minute quickstart: the whole catalog, one DAgger round with the data engine
 long    about 2 hours on 2 cores: more seeds, more steps, two DAgger rounds, 16 evaluation seeds
