@@ -81,3 +81,10 @@ def test_trainer_draws_are_resumable_and_split_over_ranks():
     assert sorted(ranks[0] + ranks[1]) == sorted(order)  # two ranks share one epoch's draws
     uniform = _order(frames, TrainConfig(data="unused", batch_size=4, seed=2), epoch=0)
     assert sorted(uniform) == list(range(64))  # 0: the seeded permutation, every frame once
+
+
+def test_a_negative_power_is_refused_before_training(tmp_path):
+    from e2edrive.train.loop import check_config
+
+    with pytest.raises(ValueError, match="--balance-reasons must be >= 0"):
+        check_config(TrainConfig(data="synthetic:8", out=str(tmp_path), balance_reasons=-0.5))

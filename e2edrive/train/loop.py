@@ -86,6 +86,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"--threads must be >= 0 (0: automatic), got {cfg.threads}")
     if not cfg.lr > 0:
         raise ValueError(f"--lr must be > 0, got {cfg.lr}")
+    if not cfg.balance_reasons >= 0:
+        raise ValueError(f"--balance-reasons must be >= 0 (0: uniform), got {cfg.balance_reasons}")
     for name in ("fault_aug", "camera_dropout"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise ValueError(
