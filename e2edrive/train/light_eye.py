@@ -8,7 +8,8 @@ Drawn balanced over none / red / yellow / green, with the rest frozen, it reache
 accuracy on its batches by step 2,000 and 97 % by step 4,000 (the long quickstart's log, from an
 untrained network). On the eye's logits alone (LightEyeConfig.alone, the default) the step skips
 the eight-camera encoder: 0.022 s for 16 one-frame clips on 2 cores against 0.132 s through the
-whole network (medians of 100 steps, session 10), most of it reading the frames.
+whole network, data loading included (medians of 100 steps, session 10); the network's cost alone
+0.014 s against 0.099 s (`python -m bench.light_eye_speed`).
 The quickstart runs it before the driving network's first step (commands.quickstart): the planner
 then learns from the start on informative light probabilities. A network trained for 12,000 steps
 on the uninformative ones had learned to ignore them; 1,500 steps of fine-tuning after a late eye
