@@ -85,8 +85,10 @@ def main(argv: list[str]) -> int:
         if e.errno != errno.ENOSPC:
             raise
         where = f" writing {e.filename}" if e.filename else ""
-        msg = e.strerror if "GB" in (e.strerror or "") else f"no space left on the device{where}"
-        print(f"e2edrive quickstart: error: {msg} (finished stages are kept)", file=sys.stderr)
+        print(
+            f"e2edrive quickstart: error: no space left on the device{where} (finished stages are kept)",
+            file=sys.stderr,
+        )
         return 2
     print(table)
     return 0
@@ -232,7 +234,7 @@ POLICY_FRAMES_PER_EPISODE = 300
 
 
 def _check_disk(args, recipe, out: Path, scenarios) -> None:
-    """Refuse to start (OSError ENOSPC, one line) when OUT's filesystem cannot hold the recipe's
+    """Refuse to start (ValueError, one line) when OUT's filesystem cannot hold the recipe's
     recordings: its datasets are ~0.46 MB per frame on the default rig (data.disk)."""
     from e2edrive.core.rig import make_rig
     from e2edrive.data.disk import check_free_space, frame_bytes

@@ -9,7 +9,6 @@ this check a full disk ended it after 17 minutes with a traceback from the shard
 
 from __future__ import annotations
 
-import errno
 import shutil
 from pathlib import Path
 
@@ -25,15 +24,15 @@ def frame_bytes(rig: CameraRig) -> int:
 
 
 def check_free_space(path: str | Path, need_bytes: int, what: str) -> None:
-    """Raise OSError(ENOSPC) with one line saying how much is needed and free, when the filesystem
-    holding `path` (or its nearest existing parent) has less than need_bytes free."""
+    """Raise ValueError with one line saying how much is needed and free (a refusal before anything
+    is written, as for any bad argument), when the filesystem holding `path` (or its nearest
+    existing parent) has less than need_bytes free."""
     p = Path(path).absolute()
     while not p.exists():
         p = p.parent
     free = shutil.disk_usage(p).free
     if free < need_bytes:
-        raise OSError(
-            errno.ENOSPC,
+        raise ValueError(
             f"{what} needs about {need_bytes / 1e9:.1f} GB of disk and {p} has {free / 1e9:.1f} GB free: "
             "free some space or give another --out",
         )

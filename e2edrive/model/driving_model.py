@@ -137,6 +137,12 @@ class DrivingModel(DrivingPolicy):
         feats = feats.view(M, N, *feats.shape[1:])
         return self.bev(feats, camera_valid), feats
 
+    def eye_logits(self, images: torch.Tensor, camera_valid: torch.Tensor) -> torch.Tensor:
+        """The light eye's logits (B, NUM_LIGHT_STATES) from one frame's images (B, N, 3, H, W) and
+        camera_valid (B, N) bool: what decode adds to the light head's."""
+        eye = images.index_select(1, self.eye_cameras)  # (B, K, 3, H, W)
+        return self.light_eye(eye, camera_valid.index_select(1, self.eye_cameras))
+
     def decode(
         self,
         fused: torch.Tensor,
@@ -155,8 +161,7 @@ class DrivingModel(DrivingPolicy):
         pos = self.bev.pos(self.bev.cell_xy).unsqueeze(0)  # (1, Q, C)
         light = self.light(feats, camera_valid, fused)  # (B, NUM_LIGHT_STATES) logits
         if self.light_eye is not None:
-            eye = images.index_select(1, self.eye_cameras)  # (B, K, 3, H, W)
-            light = light + self.light_eye(eye, camera_valid.index_select(1, self.eye_cameras))
+            light = light + self.eye_logits(images, camera_valid)
         reads = [light.softmax(-1)] if self.config.planner_light else []
         if self.config.planner_corridor:
             route = route_points_of(nav_ego)

@@ -57,9 +57,7 @@ def balanced_weights(states: np.ndarray) -> torch.Tensor:
 def eye_logits(model, obs) -> torch.Tensor:
     """The light eye's logits alone (B, NUM_LIGHT_STATES) on the last frame of obs (B, T, ...): what
     DrivingModel.decode adds to the light head's."""
-    images = obs.images[:, -1].index_select(1, model.eye_cameras)  # (B, K, 3, H, W)
-    valid = obs.camera_valid[:, -1].bool().index_select(1, model.eye_cameras)  # (B, K)
-    return model.light_eye(images, valid)
+    return model.eye_logits(obs.images[:, -1], obs.camera_valid[:, -1].bool())
 
 
 def train_light_eye(model, dataset, cfg: LightEyeConfig = LightEyeConfig(), log=print) -> dict:

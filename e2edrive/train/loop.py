@@ -244,7 +244,8 @@ def _loader(dataset, collate, cfg: TrainConfig, d: ddp.Dist, epoch: int, skip: i
     The order is DistributedSampler's: a permutation seeded by (seed, epoch), split over ranks, so
     it is the same after a restart; with cfg.balance_reasons, draws weighted by the expert's reason
     (data.balance), seeded the same way. Validation keeps every sample (no shuffle, no drop)."""
-    indices = _balanced(dataset, cfg, d, epoch) if train and cfg.balance_reasons > 0 else None
+    epoch_seed = cfg.seed * 1_000_003 + epoch
+    indices = _balanced(dataset, cfg, d, epoch, epoch_seed) if train and cfg.balance_reasons > 0 else None
     if indices is None:
         sampler = DistributedSampler(
             dataset, num_replicas=d.world_size, rank=d.rank, shuffle=train, seed=cfg.seed, drop_last=train
@@ -253,9 +254,7 @@ def _loader(dataset, collate, cfg: TrainConfig, d: ddp.Dist, epoch: int, skip: i
         indices = list(sampler)
     indices = indices[skip * cfg.batch_size :]
     batches = BatchSampler(indices, cfg.batch_size, drop_last=train)
-    generator = torch.Generator().manual_seed(
-        cfg.seed * 1_000_003 + epoch
-    )  # workers' seeds, not the global RNG
+    generator = torch.Generator().manual_seed(epoch_seed)  # workers' seeds, not the global RNG
     return DataLoader(
         dataset,
         batch_sampler=batches,
@@ -266,15 +265,14 @@ def _loader(dataset, collate, cfg: TrainConfig, d: ddp.Dist, epoch: int, skip: i
     )
 
 
-def _balanced(dataset, cfg: TrainConfig, d: ddp.Dist, epoch: int) -> list[int] | None:
+def _balanced(dataset, cfg: TrainConfig, d: ddp.Dist, epoch: int, seed: int) -> list[int] | None:
     """This rank's share of an epoch drawn by data.balance (every rank draws the same list, from a
-    generator seeded by (seed, epoch), and takes every world_size-th); None: nothing to balance by."""
+    generator seeded by `seed`, a function of (cfg.seed, epoch), and takes every world_size-th);
+    None: nothing to balance by."""
     from e2edrive.data.balance import balanced_indices
 
     per_rank = len(dataset) // d.world_size
-    drawn = balanced_indices(
-        dataset, cfg.balance_reasons, per_rank * d.world_size, cfg.seed * 1_000_003 + epoch
-    )
+    drawn = balanced_indices(dataset, cfg.balance_reasons, per_rank * d.world_size, seed)
     if drawn is None:
         if epoch == 0 and d.is_main:
             print("note: --balance-reasons ignored: this dataset has no expert reasons (synthetic clips)")
