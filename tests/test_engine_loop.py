@@ -94,3 +94,33 @@ def test_recall_table_reads_counts():
     recall = {"chicken": {"0-15": {"objects": 4, "object_head": 3, "occupancy_head": 1}, "15-30": none}}
     text = recall_table(recall)
     assert "| chicken | 4: 75% / 25% | - |" in text
+
+
+def test_a_restarted_round_drives_only_the_episodes_it_has_not_recorded(tmp_path):
+    from e2edrive.commands.quickstart_engine import _not_recorded
+    from e2edrive.core.constants import BevGrid
+    from e2edrive.core.rig import make_rig
+    from e2edrive.data.recorder import Recorder
+    from e2edrive.data.synthetic import record_synthetic_episode
+
+    with Recorder(tmp_path / "ds", make_rig(), BevGrid(-4.0, 4.0, -3.0, 3.0)) as rec:
+        record_synthetic_episode(rec, 12, 3, "puddle", ("driver=expert",))  # collected, not driven
+        record_synthetic_episode(rec, 13, 3, "puddle", ("driver=dagger",))  # driven before the crash
+    pairs = [("puddle", 12), ("puddle", 13), ("geese_standing", 13)]
+    assert _not_recorded(tmp_path / "ds", pairs) == [("puddle", 12), ("geese_standing", 13)]
+
+
+def test_a_round_driven_before_a_restart_is_not_driven_again(tmp_path, monkeypatch):
+    import json
+
+    from e2edrive.commands import quickstart_engine
+
+    def refuse(*a, **k):
+        raise AssertionError("drove again")
+
+    monkeypatch.setattr(quickstart_engine, "_drive", refuse)
+    saved = {"episodes": 40, "passed": 9, "frames": 11000, "interventions": 1100, "banked": 31}
+    (tmp_path / "engine-0-drive.json").write_text(json.dumps(saved))
+    said = []
+    got = quickstart_engine._drive_and_bank(None, None, said.append, tmp_path, 0, None, None, [])
+    assert got == saved and "driven before a restart" in said[0]

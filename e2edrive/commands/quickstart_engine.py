@@ -32,34 +32,16 @@ def engine_round(args, recipe, say, out: Path, r: int, run: Path, data: Path, sc
     if marker.exists():
         say(f"engine round {r}: done before, skipping")
         return json.loads((out / f"engine-{r}.json").read_text())
-    first = max(recipe.basic_seeds, recipe.corner_seeds) + r * recipe.dagger_seeds
-    pairs = [(s, k) for s in scenarios for k in range(first, first + recipe.dagger_seeds)]
-    say(f"engine round {r}: the policy drives {len(pairs)} episodes (seeds {first}..), the expert watches")
-    # the network that drives this round, kept whole (trainer state included): the bank names it,
-    # and the engine-value experiment (bench.engine_value) continues it along other data
-    before = _snapshot(run, out / "runs" / f"{run.name}-round{r}")
-    stats, results = _drive(args, before, data, pairs, r)
-    bank = out / "bank"
-    from e2edrive.data.failure_bank import bank_results
-
-    banked = bank_results(bank, results, before / "checkpoint", "policy")
-    passed = sum(x.passed for x in results)
-    say(
-        f"engine round {r}: {stats['frames']} frames, {stats['interventions']} takeovers, "
-        f"{passed}/{len(results)} passed; {banked} failures banked"
-    )
+    driven = _drive_and_bank(args, recipe, say, out, r, run, data, scenarios)
     clips = _mine(data)
     say(f"engine round {r}: mined {len(clips)} triggered clips ({sum(c.frames for c in clips)} frames)")
     steps = recipe.steps["driving"] + (r + 1) * recipe.dagger_steps
     train("driving", data, steps, stage=f"engine-{r}", mined=clips)
-    replay = _replay(args, run, bank)
+    replay = _replay(args, run, out / "bank")
     say(f"engine round {r}: replay of the bank with the new network: {replay['totals']}")
     row = {
         "round": r,
-        "episodes": len(results),
-        "passed": passed,
-        **stats,
-        "banked": banked,
+        **driven,
         "mined_clips": len(clips),
         "mined_frames": sum(c.frames for c in clips),
         "mined_by_trigger": _count(clips),
@@ -68,6 +50,51 @@ def engine_round(args, recipe, say, out: Path, r: int, run: Path, data: Path, sc
     (out / f"engine-{r}.json").write_text(json.dumps(row, indent=1))
     marker.touch()
     return row
+
+
+def _drive_and_bank(args, recipe, say, out: Path, r: int, run: Path, data: Path, scenarios) -> dict:
+    """The round's drive, its episodes banked; what it measured is kept in engine-R-drive.json, so a
+    restart after the drive (a crash while training) goes straight on to the training, which resumes
+    from its last checkpoint, instead of driving again with a network trained further. A restart
+    during the drive keeps the episodes recorded so far and drives only the others (their results
+    are not in the bank: the bank holds what this process saw fail)."""
+    done = out / f"engine-{r}-drive.json"
+    if done.exists():
+        driven = json.loads(done.read_text())
+        say(f"engine round {r}: driven before a restart ({driven['episodes']} episodes), training resumes")
+        return driven
+    first = max(recipe.basic_seeds, recipe.corner_seeds) + r * recipe.dagger_seeds
+    pairs = [(s, k) for s in scenarios for k in range(first, first + recipe.dagger_seeds)]
+    todo = _not_recorded(data, pairs)
+    say(f"engine round {r}: the policy drives {len(todo)} episodes (seeds {first}..), the expert watches")
+    if len(todo) < len(pairs):
+        say(f"engine round {r}: {len(pairs) - len(todo)} episodes recorded before a restart are kept")
+    # the network that drives this round, kept whole (trainer state included): the bank names it,
+    # and the engine-value experiment (bench.engine_value) continues it along other data
+    before = _snapshot(run, out / "runs" / f"{run.name}-round{r}")
+    stats, results = _drive(args, before, data, todo, r) if todo else ({"frames": 0, "interventions": 0}, [])
+    from e2edrive.data.failure_bank import bank_results
+
+    banked = bank_results(out / "bank", results, before / "checkpoint", "policy")
+    passed = sum(x.passed for x in results)
+    say(
+        f"engine round {r}: {stats['frames']} frames, {stats['interventions']} takeovers, "
+        f"{passed}/{len(results)} passed; {banked} failures banked"
+    )
+    driven = {"episodes": len(results), "passed": passed, **stats, "banked": banked}
+    done.write_text(json.dumps(driven, indent=1))
+    return driven
+
+
+def _not_recorded(data: Path, pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The (scenario, seed) pairs the policy has not driven into the dataset yet (episodes tagged
+    driver=dagger: each round drives its own seeds, so those of this round's pairs are its own)."""
+    from e2edrive.data.mining import load_tables
+
+    frames, _ = load_tables(data)
+    keys = frames.select(["scenario", "seed", "tags"]).to_pylist()
+    driven = {(k["scenario"], k["seed"]) for k in keys if "driver=dagger" in (k["tags"] or ())}
+    return [p for p in pairs if p not in driven]
 
 
 def _snapshot(run: Path, dst: Path) -> Path:
