@@ -79,7 +79,6 @@ class DrivingConfig:
         "light_eye": (),
         "light_eye_width": 16,
         "semantic_head": False,
-        "decision_controls": False,
     }
 
     preset: str = "tiny"
@@ -150,10 +149,6 @@ class DrivingConfig:
     default: from scratch it made the BEV see debris and geese 2-3x more often, but the driving did
     not measurably change and the imitation losses ended higher (action +13 %; BENCHMARKS.md,
     session 9)"""
-    decision_controls: bool = False
-    """one (steer, accel) pair per expert reason, the reason head's most likely reason choosing the
-    pair that drives; training regresses the expert's reason's pair only (model.decision_controls):
-    a decision is taken whole instead of averaged with the frames that look alike"""
     corridor_teacher: float = 0.0
     """training only, with planner_corridor: share of the samples whose corridor reads the ground
     truth instead of the heads' outputs (teacher forcing, model.corridor); 0: off"""

@@ -16,20 +16,18 @@ clip only feed the temporal memory. `act` runs the same per-frame step with the 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from e2edrive.core.reasons import NUM_REASONS, PAD, WORD_TO_ID
+from e2edrive.core.reasons import PAD, WORD_TO_ID
 from e2edrive.core.rig import CameraRig
 from e2edrive.core.types import Action, Labels, Observation
 from e2edrive.model.base import DrivingPolicy, driving_loss
 from e2edrive.model.bev import BevTransform
 from e2edrive.model.config import DrivingConfig, make_config
 from e2edrive.model.corridor import CORRIDOR_FEATURES, corridor_features, teacher_maps
-from e2edrive.model.decision_controls import chosen, pick
 from e2edrive.model.far_traffic import FAR_FEATURES, FarTrafficHead, far_traffic_loss
 from e2edrive.model.head_losses import centernet_focal, masked_l1, sigmoid_focal
 from e2edrive.model.heads import NUM_LIGHT_STATES, BevHeads, DepthHead, TrafficLightHead
@@ -91,7 +89,6 @@ class DrivingModel(DrivingPolicy):
             + (CORRIDOR_FEATURES if cfg.planner_corridor else 0)
             + (FAR_FEATURES if cfg.planner_far else 0),
             bool(cfg.planner_cameras),
-            NUM_REASONS if cfg.decision_controls else 0,
         )
         self.camera_read = None
         if cfg.planner_cameras:
@@ -180,10 +177,8 @@ class DrivingModel(DrivingPolicy):
         if far is not None:
             reads.append(torch.sigmoid(far))
         extra = torch.cat(reads, -1) if reads else None
-        plan, speed, action, context, modes = self.planner(memory, pos, nav_ego, bev_map, extra, cam)
+        plan, speed, action, context = self.planner(memory, pos, nav_ego, bev_map, extra, cam)
         reason, sentence, reason_ctx = self.reason(context)
-        if modes is not None:  # model.decision_controls: the most likely decision's controls drive
-            action = chosen(modes, reason)
         return DrivingOutput(
             action=action,
             plan=plan,
@@ -202,7 +197,6 @@ class DrivingModel(DrivingPolicy):
             reason_context=reason_ctx,
             far_traffic=far,
             semantics=self.semantic(feats) if self.semantic is not None else None,
-            action_modes=modes,
         )
 
     def step(
@@ -267,8 +261,6 @@ class DrivingModel(DrivingPolicy):
                 "DrivingOutput.reason_context is None: the loss needs the output of DrivingModel"
             )
         t = make_targets(labels, self.config.bev_grid, self.feat_hw)
-        if out.action_modes is not None:  # the expert's decision's controls are the ones regressed
-            out = replace(out, action=pick(out.action_modes, labels.reason))
         parts = driving_loss(out, labels, w.driving)
         parts["occupancy"] = w.occupancy * sigmoid_focal(out.occupancy, t.occupancy)
         parts["flow"] = w.flow * masked_l1(out.flow, t.flow, t.flow_mask)

@@ -34,8 +34,6 @@ class DrivingOutput:
                      cell (model.semantic_head)
     ego_accel:       (B,) m/s^2 the ego's observed acceleration at the last frame (the previous
                      control the planner read), for the loss's keyframe weight; None: not read
-    action_modes:    (B, NUM_REASONS, 2) the controls of each decision (model.decision_controls);
-                     `action` is the most likely reason's row. None: one shared pair of controls
     """
 
     action: torch.Tensor
@@ -56,7 +54,6 @@ class DrivingOutput:
     far_traffic: torch.Tensor | None = None
     semantics: torch.Tensor | None = None
     ego_accel: torch.Tensor | None = None
-    action_modes: torch.Tensor | None = None
 
     def reason_texts(self) -> list[str] | None:
         """The reason head's most likely sentence per environment (one host transfer), or None when

@@ -68,8 +68,7 @@ def bound_controls(raw: torch.Tensor) -> torch.Tensor:
 
 class Planner(nn.Module):
     """(BEV tokens (B, Q, C), their positions (1, Q, C), nav+ego (B, F)) ->
-    plan (B, PLAN_STEPS, 3), speed (B,), action (B, 2), context (B, C) for the reason head, and with
-    decision_modes the controls of each decision (B, decision_modes, 2)."""
+    plan (B, PLAN_STEPS, 3), speed (B,), action (B, 2), context (B, C) for the reason head."""
 
     def __init__(
         self,
@@ -82,7 +81,6 @@ class Planner(nn.Module):
         summary_channels: int = 0,
         extra_features: int = 0,
         camera_read: bool = False,
-        decision_modes: int = 0,
     ):
         super().__init__()
         self.extra_features = extra_features  # perception outputs the goal also reads (light state)
@@ -125,9 +123,6 @@ class Planner(nn.Module):
             nn.Linear(2 * channels, PLAN_STEPS * 3 + 1 + 2),
         )
         self.register_buffer("step_scale", torch.tensor(STEP_SCALE), persistent=False)
-        # One pair of controls per decision (model.decision_controls), read from the same hidden
-        # layer as the shared controls; built last so that without it every init stays as before.
-        self.mode_out = nn.Linear(2 * channels, decision_modes * 2) if decision_modes else None
 
     def forward(
         self,
@@ -140,8 +135,7 @@ class Planner(nn.Module):
     ):
         """bev (B, C, X, Y): the BEV map the tokens were flattened from (needed with a summary path);
         extra (B, extra_features): perception outputs conditioning the goal (e.g. light probabilities);
-        camera_context (B, C): a direct read of the forward cameras' features (with camera_read).
-        The fifth output is the controls of each decision (B, decision_modes, 2), None without."""
+        camera_context (B, C): a direct read of the forward cameras' features (with camera_read)."""
         B = bev_tokens.shape[0]
         inputs = nav_ego * self.input_mask
         if self.extra_features:
@@ -161,13 +155,9 @@ class Planner(nn.Module):
             parts.append(self.summary(bev))
         if camera_context is not None:
             parts.append(camera_context)
-        hidden = self.out[:-1](torch.cat(parts, -1))  # (B, 2C)
-        raw = self.out[-1](hidden)
+        raw = self.out(torch.cat(parts, -1))
         steps = raw[:, : PLAN_STEPS * 3].view(B, PLAN_STEPS, 3) * self.step_scale
         plan = steps.cumsum(1)  # (B, PLAN_STEPS, 3) poses as summed increments: smooth by construction
         speed = F.softplus(raw[:, PLAN_STEPS * 3])  # (B,) m/s >= 0
         action = bound_controls(raw[:, PLAN_STEPS * 3 + 1 :])  # (B, 2)
-        modes = None
-        if self.mode_out is not None:
-            modes = bound_controls(self.mode_out(hidden).view(-1, 2)).view(B, -1, 2)  # (B, M, 2)
-        return plan, speed, action, context, modes
+        return plan, speed, action, context
