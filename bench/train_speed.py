@@ -46,6 +46,9 @@ class Args:
     semantic_head: bool = False
     """driving network only: with the optional semantic presence head (model.semantic_head) and its
     loss, to measure what the head costs beside a run without"""
+    history_grad: bool = False
+    """driving network only: back-propagate through the encoder on the clip's earlier frames too
+    (DrivingConfig.history_grad; off by default since session 11), to measure what it costs"""
 
 
 def measure(args: Args) -> dict:
@@ -53,12 +56,13 @@ def measure(args: Args) -> dict:
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = build_model(args.model, args.preset)
-    if args.model == "driving" and args.semantic_head != model.config.semantic_head:
+    if args.model == "driving":
         from dataclasses import replace
 
         from e2edrive.model.driving_model import DrivingModel
 
-        model = DrivingModel(replace(model.config, semantic_head=args.semantic_head))
+        cfg = replace(model.config, semantic_head=args.semantic_head, history_grad=args.history_grad)
+        model = DrivingModel(cfg)
     model = model.to(device)
     if "channels_last" in args.mode:
         model = model.to(memory_format=torch.channels_last)
@@ -86,6 +90,7 @@ def measure(args: Args) -> dict:
         "mode": args.mode,
         "preset": args.preset if args.model == "driving" else None,
         "semantic_head": args.semantic_head if args.model == "driving" else None,
+        "history_grad": args.history_grad if args.model == "driving" else None,
         "threads": args.threads,
         "batch_size": args.batch_size,
         "history": args.history,
@@ -100,12 +105,13 @@ def main() -> None:
     args = tyro.cli(Args, description=__doc__)
     r = measure(args)
     print(
-        "| model | preset | semantic head | device | mode | threads | batch x T | params "
+        "| model | preset | semantic head | history grad | device | mode | threads | batch x T | params "
         "| s/step (median) | samples/s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(
-        f"| {r['model']} | {r['preset'] or '-'} | {r['semantic_head']} | {r['device']} | {r['mode']} | "
+        f"| {r['model']} | {r['preset'] or '-'} | {r['semantic_head']} | {r['history_grad']} | "
+        f"{r['device']} | {r['mode']} | "
         f"{r['threads']} | "
         f"{r['batch_size']} x {r['history']} | "
         f"{r['params'] / 1e6:.2f} M | {r['step_s_median']:.3f} | {r['samples_per_s']:.1f} |"

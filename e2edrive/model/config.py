@@ -79,6 +79,7 @@ class DrivingConfig:
         "light_eye": (),
         "light_eye_width": 16,
         "semantic_head": False,
+        "history_grad": True,
     }
 
     preset: str = "tiny"
@@ -165,6 +166,12 @@ class DrivingConfig:
     steer) are hidden from the planner (zeroed after normalisation), so it must also decide from
     what it sees: the middle way between reading them (the expert's reaction lag makes them
     informative) and leaving them out (ego_inputs), as ChauffeurNet's past-motion dropout; 0: off"""
+    history_grad: bool = False
+    """training only: back-propagate through the encoder on the clip's earlier frames too. Off:
+    they are encoded without gradients (the temporal GRU still learns from every step), one
+    training step of `tiny` 1.2-1.3x faster (bench.train_speed: 0.186 / 0.200 s against 0.245 /
+    0.242, alternated); checkpoints written before this
+    field trained with it on"""
     camera_dropout: float = 0.0
     """training only: probability that a camera frame is dropped from the BEV attention (robustness
     to a failed camera); dropped cameras are treated exactly like camera_valid=False"""

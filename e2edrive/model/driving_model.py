@@ -225,12 +225,10 @@ class DrivingModel(DrivingPolicy):
             self._check(obs, clip=True)
         B, T = obs.images.shape[:2]
         valid = self._dropout(obs.camera_valid.bool())  # (B, T, N)
-        bev, feats = self.encode_frames(obs.images.flatten(0, 1), valid.flatten(0, 1))
-        bev = bev.view(B, T, *bev.shape[1:])  # (B, T, C, X, Y)
+        bev, last_feats = self._encode_clip(obs.images, valid)  # (B, T, C, X, Y), (B, N, C, h, w)
         h = self.temporal.init_state(B, self.config.channels, bev.device, bev.dtype)
         for t in range(T):  # T is a shape, not a tensor value
             fused, h = self.temporal.step(bev[:, t], h, obs.odom[:, t], obs.first[:, t])
-        last_feats = feats.view(B, T, *feats.shape[1:])[:, -1]  # (B, N, C, h, w)
         nav_ego = self._hide_controls(self._nav_ego(obs, -1))
         teacher = self._teacher(labels, B)
         out = self.decode(fused, last_feats, valid[:, -1], nav_ego, obs.images[:, -1], teacher)
@@ -299,6 +297,20 @@ class DrivingModel(DrivingPolicy):
         # The rig comparison copies calibration to the host: do it once per rig object, not per step.
         check_observation(obs, self.config.rig, clip=clip, check_rig=obs.rig is not self._rig_checked)
         self._rig_checked = obs.rig
+
+    def _encode_clip(self, images: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (B, T, N, 3, H, W), valid (B, T, N) -> BEV of every frame (B, T, C, X, Y) and the
+        last frame's camera features (B, N, C, h, w). In training without config.history_grad the
+        earlier frames are encoded without gradients (truncated back-propagation through time:
+        the encoder learns from the labelled frame, the GRU from every step of the clip)."""
+        B, T = images.shape[:2]
+        if T == 1 or self.config.history_grad or not (self.training and torch.is_grad_enabled()):
+            bev, feats = self.encode_frames(images.flatten(0, 1), valid.flatten(0, 1))
+            return bev.view(B, T, *bev.shape[1:]), feats.view(B, T, *feats.shape[1:])[:, -1]
+        with torch.no_grad():
+            past, _ = self.encode_frames(images[:, :-1].flatten(0, 1), valid[:, :-1].flatten(0, 1))
+        bev, feats = self.encode_frames(images[:, -1], valid[:, -1])
+        return torch.cat([past.view(B, T - 1, *past.shape[1:]), bev.unsqueeze(1)], 1), feats
 
     def _teacher(self, labels: Labels | None, B: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(true corridor maps (B, 2, X, Y), samples that read them (B,) bool), or None."""
