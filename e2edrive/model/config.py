@@ -168,10 +168,9 @@ class DrivingConfig:
     informative) and leaving them out (ego_inputs), as ChauffeurNet's past-motion dropout; 0: off"""
     history_grad: bool = False
     """training only: back-propagate through the encoder on the clip's earlier frames too. Off:
-    they are encoded without gradients (the temporal GRU still learns from every step), one
-    training step of `tiny` 1.2-1.3x faster (bench.train_speed: 0.186 / 0.200 s against 0.245 /
-    0.242, alternated); checkpoints written before this
-    field trained with it on"""
+    they are encoded without gradients (the temporal GRU still learns from every step), and a
+    training step of `tiny` is 1.2-1.3x faster (bench.train_speed: 0.186 / 0.200 s against 0.245 /
+    0.242, alternated). Checkpoints written before this field trained with it on"""
     camera_dropout: float = 0.0
     """training only: probability that a camera frame is dropped from the BEV attention (robustness
     to a failed camera); dropped cameras are treated exactly like camera_valid=False"""
