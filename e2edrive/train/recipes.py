@@ -11,7 +11,8 @@ the `quick` steps (3,080 + 1,340 from 2,300 + 1,000): paired from scratch at equ
 drove alike (`basic` 88.8 vs 90.3, `corner` 8 vs 9 of 56). `long` kept its steps, so it got faster.
 
 quick   the 30-minute quickstart: the whole catalog, one DAgger round with the data engine
-long    80 min on 2 cores (session 11; goal <= 2 h): more seeds, more steps, two DAgger rounds, 16 evaluation seeds
+long    80 min on 2 cores (session 11; goal <= 2 h): more seeds and steps, two DAgger rounds,
+        16 evaluation seeds
 smoke   seconds, for tests: tiny data and a few steps (its scores mean nothing)
 """
 
