@@ -55,14 +55,14 @@ def measure(args: Args) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model = build_model(args.model, args.preset)
     if args.model == "driving":
-        from dataclasses import replace
-
+        from e2edrive.model.config import make_config
         from e2edrive.model.driving_model import DrivingModel
 
-        cfg = replace(model.config, semantic_head=args.semantic_head, history_grad=args.history_grad)
+        cfg = make_config(args.preset, semantic_head=args.semantic_head, history_grad=args.history_grad)
         model = DrivingModel(cfg)
+    else:
+        model = build_model(args.model, args.preset)
     model = model.to(device)
     if "channels_last" in args.mode:
         model = model.to(memory_format=torch.channels_last)

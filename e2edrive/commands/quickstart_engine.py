@@ -89,11 +89,14 @@ def _drive_and_bank(args, recipe, say, out: Path, r: int, run: Path, data: Path,
 def _not_recorded(data: Path, pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """The (scenario, seed) pairs the policy has not driven into the dataset yet (episodes tagged
     driver=dagger: each round drives its own seeds, so those of this round's pairs are its own)."""
-    from e2edrive.data.mining import load_tables
+    import pyarrow.compute as pc
 
-    frames, _ = load_tables(data)
-    keys = frames.select(["scenario", "seed", "tags"]).to_pylist()
-    driven = {(k["scenario"], k["seed"]) for k in keys if "driver=dagger" in (k["tags"] or ())}
+    from e2edrive.data.dataset import read_index
+    from e2edrive.data.mining import tagged_episodes
+
+    frames, _, _ = read_index(data)
+    mine = frames.filter(pc.is_in(frames["episode"], value_set=tagged_episodes(frames, "driver=dagger")))
+    driven = set(zip(mine["scenario"].to_pylist(), mine["seed"].to_pylist()))
     return [p for p in pairs if p not in driven]
 
 

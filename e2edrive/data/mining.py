@@ -155,12 +155,17 @@ def tagged_episode_clips(root: str | os.PathLike, tag: str) -> list[ClipRef]:
     import pyarrow.compute as pc
 
     frames, triggers = load_tables(root)
-    tags = frames["tags"].combine_chunks()
-    hit = pc.equal(pc.list_flatten(tags), tag)
-    rows = pc.filter(pc.list_parent_indices(tags), hit)
-    episodes = pc.unique(pc.take(frames["episode"], rows))
-    chosen = triggers.filter(pc.is_in(triggers["episode"], value_set=episodes))
+    chosen = triggers.filter(pc.is_in(triggers["episode"], value_set=tagged_episodes(frames, tag)))
     return result_clips(chosen.select(["episode", "start_t", "end_t", "trigger", "priority"]), frames)
+
+
+def tagged_episodes(frames: pa.Table, tag: str) -> pa.Array:
+    """The ids of the episodes whose index rows (`frames`, read_index's table) carry `tag`."""
+    import pyarrow.compute as pc
+
+    tags = frames["tags"].combine_chunks()
+    rows = pc.filter(pc.list_parent_indices(tags), pc.equal(pc.list_flatten(tags), tag))
+    return pc.unique(pc.take(frames["episode"], rows))
 
 
 def counts(clips: list[ClipRef]) -> dict[str, dict[str, int]]:
