@@ -21,10 +21,29 @@ def test_takeover_rules():
     reason = torch.tensor([int(Reason.CRUISE)] * 3 + [int(Reason.STOP_RED_LIGHT)] * 2 + [int(Reason.CRUISE)])
     policy_accel = torch.tensor([0.0, 0.0, 0.0, 0.5, -2.5, 1.0])
     expert_accel = torch.tensor([0.0, 0.0, 0.0, -3.0, -3.0, 1.0])
-    unsafe = takeover(ttc, ego_d, target_d, reason, policy_accel, expert_accel, cfg)
+    lane_d = torch.zeros(6)
+    unsafe = takeover(ttc, ego_d, target_d, lane_d, reason, policy_accel, expert_accel, cfg)
     # TTC 1.0 < 1.5; 1.5 m off the line; fine; red light and not braking; red light and braking
     # within 1 m/s^2 of the expert; TTC 2 s is fine
     assert unsafe.tolist() == [True, True, False, True, False, False]
+
+
+def test_lateral_takeover_spares_a_policy_that_keeps_its_lane():
+    """The expert pulls out to pass (target 3.5 m left of the lane): a policy still in its lane is
+    not unsafe (its stall is recorded with the expert's labels) unless the old rule is asked for; a
+    policy that left its lane away from the expert's line is taken over either way."""
+    inf = float("inf")
+    ttc = torch.full((4,), inf)
+    ego_d = torch.tensor([0.0, 0.8, 1.6, -1.2])  # in lane; drifting, inside 1 m; half out; out right
+    target_d = torch.tensor([3.5, 3.5, 3.5, 0.0])  # the expert passes in the first three
+    lane_d = torch.zeros(4)
+    reason = torch.full((4,), int(Reason.PASS_STATIC_ANIMALS))
+    accel = torch.zeros(4)
+    args = (ttc, ego_d, target_d, lane_d, reason, accel, accel)
+    new = takeover(*args, OnlineConfig())
+    old = takeover(*args, OnlineConfig(lateral_takeover="target"))
+    assert new.tolist() == [False, False, True, True]
+    assert old.tolist() == [True, True, True, True]
 
 
 def test_seeds_must_stay_in_the_training_range(tmp_path):

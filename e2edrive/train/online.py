@@ -7,7 +7,9 @@ Each round:
                visited state on the fly (plan, speed, corrective action, reason), whoever drives.
   2. take over when the policy's state becomes unsafe, like a safety driver:
                  time to collision < ttc_takeover (1.5 s)
-                 lateral offset from the expert's target line > lane_takeover (1 m)
+                 lateral offset > lane_takeover (1 m) from the expert's target line and from the
+                 ego's own lane (OnlineConfig.lateral_takeover: a policy that keeps its lane where
+                 the expert pulls out is not unsafe, and its stall is what DAgger must label)
                  a red light ahead (the expert is stopping for it) and the policy brakes at least
                  1 m/s^2 less than the expert
                the expert's action is executed; the frame is an intervention: recorded with
@@ -87,7 +89,8 @@ class DaggerDriver(Driver):
         e = privileged.expert()
         ttc = torch.where(obs.first, torch.full_like(self.ttc, float("inf")), self.ttc)
         ego_d = privileged.lateral_offset()
-        unsafe = takeover(ttc, ego_d, e.target_d, e.reason, a_pi.accel, e.action.accel, self.cfg)
+        lane_d = privileged.lane_offset()
+        unsafe = takeover(ttc, ego_d, e.target_d, lane_d, e.reason, a_pi.accel, e.action.accel, self.cfg)
         coin = torch.rand(obs.batch_size, generator=self.gen).to(unsafe.device) < self.beta
         use_expert = coin | unsafe
         action = Action(
@@ -122,11 +125,18 @@ class DaggerDriver(Driver):
         return action, out.plan[..., :2], None
 
 
-def takeover(ttc, ego_d, target_d, reason, policy_accel, expert_accel, cfg: OnlineConfig) -> torch.Tensor:
-    """(B,) bool: the policy's state is unsafe and the expert must drive (module docstring)."""
+def takeover(
+    ttc, ego_d, target_d, lane_d, reason, policy_accel, expert_accel, cfg: OnlineConfig
+) -> torch.Tensor:
+    """(B,) bool: the policy's state is unsafe and the expert must drive (module docstring).
+    ego_d, target_d, lane_d (B,) m: the ego's offset, the expert's target offset and the centre of
+    the ego's route lane, in the route's Frenet frame."""
     unsafe = ttc < cfg.ttc_takeover
     if target_d is not None:
-        unsafe |= (ego_d - target_d).abs() > cfg.lane_takeover
+        off = (ego_d - target_d).abs() > cfg.lane_takeover
+        if cfg.lateral_takeover == "left_lane":
+            off &= (ego_d - lane_d).abs() > cfg.lane_takeover
+        unsafe |= off
     red = reason == int(Reason.STOP_RED_LIGHT)
     unsafe |= red & (policy_accel > expert_accel + 1.0)
     return unsafe

@@ -6,6 +6,7 @@ Kept apart from train.online, which loads torch, so that `e2edrive dagger --help
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass
@@ -39,6 +40,14 @@ class OnlineConfig:
     """s, the expert takes over below this time to collision"""
     lane_takeover: float = 1.0
     """m, the expert takes over beyond this lateral offset from its target line"""
+    lateral_takeover: Literal["left_lane", "target"] = "left_lane"
+    """which lateral states are unsafe. left_lane: the ego is beyond lane_takeover from the expert's
+    line AND from its own lane's centre, so a policy that stays in its lane where the expert would
+    pull out (to pass the geese, to go around the puddle or the debris) keeps driving: its stall or
+    its drive through is recorded with the expert's labels, the very states DAgger must label (TTC
+    and red-light takeovers still guard it). target: beyond lane_takeover from the expert's line
+    alone, the rule before session 12, which took over at the instant of the missed decision, so the
+    policy's stalled states never entered the data"""
     max_episode_steps: int = 0
     """cut episodes after this many steps (0: the scenario's own length); for smoke tests"""
     train_steps: int = 100

@@ -48,6 +48,10 @@ class PrivilegedView:
         """(B,) m, the ego's offset from the route's reference line (Frenet d, left positive)."""
         return self._world.ego_d
 
+    def lane_offset(self) -> torch.Tensor:
+        """(B,) m, the centre of the ego's route lane in the same frame (where it keeps its lane)."""
+        return self._world.route_d
+
     def done(self) -> torch.Tensor:
         """(B,) bool, the environment's episode has ended (it waits for reset_envs)."""
         return self._world.done
