@@ -55,6 +55,8 @@ CASES = {
     ),
     "train without data": (["train"], "give --data"),
     "train epochs 0": (["train", "--data", "synthetic:4", "--epochs", "0"], "--epochs must be >= 1"),
+    "train negative seed": (["train", "--data", "synthetic:4", "--seed", "-1"], "--seed must be >= 0"),
+    "quickstart negative seed": (["quickstart", "--seed", "-1", "--out", "/nonexistent/q"], "--seed must"),
     "robustness bad severity": (["robustness", "--checkpoint", "x", "--severities", "4"], "severities"),
 }
 

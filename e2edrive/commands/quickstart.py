@@ -116,6 +116,8 @@ def run(args: QuickstartArgs) -> str:
     n_eval = args.eval_seeds if args.eval_seeds is not None else recipe.eval_seeds
     if n_eval < 1 or args.val_seeds < 0:
         raise ValueError("--eval-seeds must be >= 1 and --val-seeds >= 0")
+    if args.seed < 0:  # checked before collecting: numpy refuses it only at the first training
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train_scenarios = suite_scenarios(recipe.train_suite)

@@ -84,6 +84,8 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
     if cfg.threads < 0:
         raise ValueError(f"--threads must be >= 0 (0: automatic), got {cfg.threads}")
+    if cfg.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {cfg.seed}")
     if not cfg.lr > 0:
         raise ValueError(f"--lr must be > 0, got {cfg.lr}")
     if not cfg.balance_reasons >= 0:
