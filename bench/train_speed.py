@@ -46,9 +46,9 @@ class Args:
     semantic_head: bool = False
     """driving network only: with the optional semantic presence head (model.semantic_head) and its
     loss, to measure what the head costs beside a run without"""
-    history_grad: bool = False
+    history_grad: bool = True
     """driving network only: back-propagate through the encoder on the clip's earlier frames too
-    (DrivingConfig.history_grad; off by default since session 11), to measure what it costs"""
+    (DrivingConfig.history_grad; on by default, off in session 11), to measure what it costs"""
 
 
 def measure(args: Args) -> dict:

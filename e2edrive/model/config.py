@@ -166,11 +166,15 @@ class DrivingConfig:
     steer) are hidden from the planner (zeroed after normalisation), so it must also decide from
     what it sees: the middle way between reading them (the expert's reaction lag makes them
     informative) and leaving them out (ego_inputs), as ChauffeurNet's past-motion dropout; 0: off"""
-    history_grad: bool = False
+    history_grad: bool = True
     """training only: back-propagate through the encoder on the clip's earlier frames too. Off:
-    they are encoded without gradients (the temporal GRU still learns from every step), and a
-    training step of `tiny` is 1.2-1.3x faster (bench.train_speed: 0.186 / 0.200 s against 0.245 /
-    0.242, alternated). Checkpoints written before this field trained with it on"""
+    they are encoded without gradients (truncated back-propagation; the temporal GRU still learns
+    from every step) and a training step of `tiny` is 1.2-1.3x faster (bench.train_speed: 0.186 /
+    0.200 s against 0.245 / 0.242). Off was the default in session 11, with the `quick` recipe's
+    steps raised to 3,080 + 1,340 to spend the speed; the whole quickstart then drove `basic` at 71-75
+    (three seed sets) and, from the same light-eye network, data and seeds, on with 2,300 + 1,000 steps
+    at 83.7 against 75.1 (`corner` 9 against 16 of 56: it stops less, and collides more): back on
+    (BENCHMARKS.md, session 12)"""
     camera_dropout: float = 0.0
     """training only: probability that a camera frame is dropped from the BEV attention (robustness
     to a failed camera); dropped cameras are treated exactly like camera_valid=False"""
