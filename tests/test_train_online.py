@@ -30,8 +30,8 @@ def test_takeover_rules():
 
 def test_lateral_takeover_spares_a_policy_that_keeps_its_lane():
     """The expert pulls out to pass (target 3.5 m left of the lane): a policy still in its lane is
-    not unsafe (its stall is recorded with the expert's labels) unless the old rule is asked for; a
-    policy that left its lane away from the expert's line is taken over either way."""
+    not unsafe under left_lane (its stall is recorded with the expert's labels) and is under the
+    default rule; a policy that left its lane away from the expert's line is taken over either way."""
     inf = float("inf")
     ttc = torch.full((4,), inf)
     ego_d = torch.tensor([0.0, 0.8, 1.6, -1.2])  # in lane; drifting, inside 1 m; half out; out right
@@ -40,8 +40,8 @@ def test_lateral_takeover_spares_a_policy_that_keeps_its_lane():
     reason = torch.full((4,), int(Reason.PASS_STATIC_ANIMALS))
     accel = torch.zeros(4)
     args = (ttc, ego_d, target_d, lane_d, reason, accel, accel)
-    new = takeover(*args, OnlineConfig())
-    old = takeover(*args, OnlineConfig(lateral_takeover="target"))
+    new = takeover(*args, OnlineConfig(lateral_takeover="left_lane"))
+    old = takeover(*args, OnlineConfig())
     assert new.tolist() == [False, False, True, True]
     assert old.tolist() == [True, True, True, True]
 

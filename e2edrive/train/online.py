@@ -7,9 +7,9 @@ Each round:
                visited state on the fly (plan, speed, corrective action, reason), whoever drives.
   2. take over when the policy's state becomes unsafe, like a safety driver:
                  time to collision < ttc_takeover (1.5 s)
-                 lateral offset > lane_takeover (1 m) from the expert's target line and from the
-                 ego's own lane (OnlineConfig.lateral_takeover: a policy that keeps its lane where
-                 the expert pulls out is not unsafe, and its stall is what DAgger must label)
+                 lateral offset from the expert's target line > lane_takeover (1 m); with
+                 OnlineConfig.lateral_takeover="left_lane" also from the ego's own lane (a policy
+                 that keeps its lane where the expert pulls out drives on, its stall recorded)
                  a red light ahead (the expert is stopping for it) and the policy brakes at least
                  1 m/s^2 less than the expert
                the expert's action is executed; the frame is an intervention: recorded with

@@ -40,14 +40,15 @@ class OnlineConfig:
     """s, the expert takes over below this time to collision"""
     lane_takeover: float = 1.0
     """m, the expert takes over beyond this lateral offset from its target line"""
-    lateral_takeover: Literal["left_lane", "target"] = "left_lane"
-    """which lateral states are unsafe. left_lane: the ego is beyond lane_takeover from the expert's
-    line AND from its own lane's centre, so a policy that stays in its lane where the expert would
-    pull out (to pass the geese, to go around the puddle or the debris) keeps driving: its stall or
-    its drive through is recorded with the expert's labels, the very states DAgger must label (TTC
-    and red-light takeovers still guard it). target: beyond lane_takeover from the expert's line
-    alone, the rule before session 12, which took over at the instant of the missed decision, so the
-    policy's stalled states never entered the data"""
+    lateral_takeover: Literal["target", "left_lane"] = "target"
+    """which lateral states are unsafe. target: the ego is beyond lane_takeover from the expert's
+    line, so the expert takes over at the instant it pulls out (to pass the geese, to go around the
+    puddle or the debris) and the policy does not follow. left_lane: beyond lane_takeover from the
+    expert's line AND from its own lane's centre, so a policy that keeps its lane there drives on
+    and its stall or drive-through is recorded with the expert's labels (TTC and red-light
+    takeovers still guard it). Opt-in: paired in session 12, left_lane gained `basic` +5.9 and
+    `corner` +6 of 56 with history_grad off, and cost `basic` 10.0 (83.3 against 93.3, `corner` 10
+    against 9) with the quickstart's training (BENCHMARKS.md)"""
     max_episode_steps: int = 0
     """cut episodes after this many steps (0: the scenario's own length); for smoke tests"""
     train_steps: int = 100
